@@ -1,0 +1,179 @@
+"""The ``cnnviz`` command line: the only place that parses arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .checkpoints import CheckpointError, load_checkpoint, paths_for
+from .data import PROFILES, DatasetError, Preprocess, download_cifar10, profile
+from .models import UnknownModelError, list_models, model_spec
+
+_USER_ERRORS = (DatasetError, CheckpointError, FileNotFoundError, UnknownModelError)
+
+
+def _csv_ints(text: str) -> tuple[int, ...]:
+    return tuple(int(t) for t in text.split(",") if t.strip())
+
+
+def _add_runtime_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:1")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="auto: bf16 autocast where the hardware runs it fast, else fp32")
+    p.add_argument("--cache-dir", default=None, help="decoded-image cache (default $CNNVIZ_CACHE or ~/.cache/cnnviz)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cnnviz", description="Train, evaluate and inspect CNNs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model and save a checkpoint")
+    t.add_argument("--data", required=True, help="dataset folder or zip (train/test inside, or a class tree)")
+    t.add_argument("--dataset", default="cifar10", choices=sorted(PROFILES), help="dataset kind (sets defaults)")
+    t.add_argument("--model", default=None, help=f"architecture: {', '.join(list_models())}")
+    t.add_argument("--out", required=True, help="checkpoint path without suffix, e.g. checkpoints/cifar10_fast")
+    t.add_argument("--epochs", type=float, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--label-smoothing", type=float, default=None)
+    t.add_argument("--size", type=int, default=None, help="input size in px (default: the dataset's)")
+    t.add_argument("--resize", default=None, choices=["squash", "center_crop", "pad"],
+                   help="how frames of other shapes become square")
+    t.add_argument("--val-fraction", type=float, default=None, help="stratified validation share")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--class-balance", default=None, choices=["none", "loss", "sampler"])
+    t.add_argument("--snapshot-epochs", type=_csv_ints, default=None, help="e.g. 1,2,5,10")
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--max-minutes", type=float, default=None,
+                   help="cap the training time; the schedule is fitted to the measured speed")
+    t.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
+                   help="architecture argument, e.g. --model-arg width=0.5 --model-arg fc6=1024")
+    t.add_argument("--no-test", action="store_true", help="do not score the test split at the end")
+    _add_runtime_args(t)
+
+    e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and confusion matrix")
+    e.add_argument("checkpoint")
+    e.add_argument("--data", required=True, help="dataset folder or zip, any supported layout")
+    e.add_argument("--split", default="test", choices=["test", "val", "train"])
+    e.add_argument("--tta", default=None, choices=["none", "flip", "flip_translate"],
+                   help="test-time augmentation (default: the checkpoint's)")
+    e.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    _add_runtime_args(e)
+
+    i = sub.add_parser("info", help="describe a checkpoint")
+    i.add_argument("checkpoint")
+
+    sub.add_parser("models", help="list the registered architectures")
+
+    d = sub.add_parser("download", help="download a dataset with torchvision (needs the network)")
+    d.add_argument("name", choices=["cifar10"])
+    d.add_argument("--root", required=True)
+    return parser
+
+
+def _parse_model_args(items: Sequence[str]) -> dict:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not _ or not key:
+            raise DatasetError(f"--model-arg {item!r}: write KEY=VALUE, e.g. width=0.5")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+        if isinstance(out[key], list):
+            out[key] = tuple(out[key])
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import train_checkpoint
+
+    prof = profile(args.dataset)
+    pre = Preprocess(args.size or prof.preprocess.size, args.resize or prof.preprocess.mode)
+    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                     label_smoothing=args.label_smoothing, seed=args.seed,
+                     class_balance=args.class_balance, snapshot_epochs=args.snapshot_epochs,
+                     threads=args.threads, max_minutes=args.max_minutes, device=args.device, precision=args.precision)
+    model = args.model or prof.default_model
+    model_spec(model)  # fail early on an unknown name
+    t0 = time.perf_counter()
+    ckpt = train_checkpoint(args.data, args.out, dataset=args.dataset, model=model,
+                            model_kwargs=_parse_model_args(args.model_arg), preprocess=pre,
+                            val_fraction=args.val_fraction, overrides=overrides,
+                            evaluate_test=not args.no_test, cache_dir=args.cache_dir)
+    m = ckpt.meta.metrics
+    print(f"saved {ckpt.path} and {paths_for(ckpt.path)[1]}")
+    for split in ("val", "test"):
+        if split in m:
+            print(f"{split} accuracy: {m[split]['accuracy']:.4f}  macro recall: {m[split]['macro_recall']:.4f}")
+    print(f"wall time: {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_checkpoint
+    from .runtime import resolve_runtime
+
+    ckpt = load_checkpoint(args.checkpoint)
+    rt = resolve_runtime(args.device, args.precision)
+    report = evaluate_checkpoint(ckpt, args.data, args.split, args.tta, rt, args.cache_dir, progress=True)
+    stem = ckpt.path.with_suffix("")
+    out = stem.with_name(f"{stem.name}.eval-{args.split}.json")
+    out.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(report.format_table())
+        print(f"saved {out}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    m = ckpt.meta
+    n_params = sum(p.numel() for p in ckpt.model.parameters())
+    print(f"checkpoint: {ckpt.path}")
+    print(f"architecture: {m.arch} {m.arch_kwargs or ''} ({n_params:,} parameters)")
+    print(f"dataset: {m.dataset}, {len(m.classes)} classes: {', '.join(m.classes)}")
+    print(f"input: {m.preprocess.size}x{m.preprocess.size} ({m.preprocess.mode}), tta: {m.tta}")
+    if m.split:
+        print(f"validation split: {len(m.split.val_indices)} of {m.split.n_total} (seed {m.split.seed})")
+    for split, rep in m.metrics.items():
+        print(f"{split} accuracy: {rep['accuracy']:.4f}  macro recall: {rep['macro_recall']:.4f}")
+    if m.history:
+        print(f"trained {len(m.history)} epochs in {m.info.get('train_seconds', '?')} s on {m.info.get('runtime', '?')}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    for name in list_models():
+        print(f"{name:15s} {model_spec(name).description}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    path = download_cifar10(args.root)
+    print(f"CIFAR-10 is in {path}; use --data {args.root}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info,
+               "models": cmd_models, "download": cmd_download}[args.command]
+    try:
+        return handler(args)
+    except _USER_ERRORS as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError quotes its text
+        print(f"cnnviz {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,89 @@
+"""From cached uint8 images to network input: normalisation, augmentation, test-time views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+TTA = Literal["none", "flip", "flip_translate"]
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel ``(x / 255 - mean) / std``; recorded in checkpoints."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def to_dict(self) -> dict:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Normalization":
+        return cls(tuple(map(float, d["mean"])), tuple(map(float, d["std"])))
+
+    @classmethod
+    def fit(cls, images: np.ndarray, max_images: int = 10000) -> "Normalization":
+        """Mean/std of ``(N, H, W, 3) uint8`` images (first ``max_images``), in [0, 1] units."""
+        x = images[:max_images].reshape(-1, 3).astype(np.float64) / 255.0
+        std = np.maximum(x.std(0), 1e-3)  # a constant channel must not divide by zero
+        return cls(tuple(x.mean(0).round(4).tolist()), tuple(std.round(4).tolist()))
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised ``(N, 3, H, W)`` -> ``[0, 1]``."""
+        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+        return (x * std + mean).clamp(0, 1)
+
+
+def to_input(images: np.ndarray | torch.Tensor, norm: Normalization, device: torch.device | str = "cpu",
+             memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """``(N, H, W, 3) uint8`` -> ``(N, 3, H, W) float32`` normalised, on ``device``."""
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if x.ndim == 3:
+        x = x[None]
+    x = x.to(device, non_blocking=True).permute(0, 3, 1, 2).float()
+    mean = torch.tensor(norm.mean, device=x.device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(norm.std, device=x.device).view(1, 3, 1, 1) * 255
+    return ((x - mean) / std).contiguous(memory_format=memory_format)
+
+
+def random_translate(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Shift each image of ``(N, C, H, W)`` by up to ``pad`` px (reflect padding)."""
+    if pad <= 0:
+        return x
+    n, _, h, w = x.shape
+    padded = F.pad(x, (pad,) * 4, mode="reflect")
+    shifts = torch.randint(0, 2 * pad + 1, (2, n), generator=generator)
+    out = torch.empty_like(x)
+    for dy in range(2 * pad + 1):
+        for dx in range(2 * pad + 1):
+            sel = torch.nonzero((shifts[0] == dy) & (shifts[1] == dx)).flatten().to(x.device)
+            if len(sel):
+                out[sel] = padded[sel, :, dy:dy + h, dx:dx + w]
+    return out
+
+
+def tta_logits(model: torch.nn.Module, x: torch.Tensor, tta: TTA = "none") -> torch.Tensor:
+    """Logits of ``model`` on ``x`` averaged over test-time views.
+
+    ``flip``: mean of the image and its mirror. ``flip_translate``: half that, plus a quarter
+    each of the same on the image shifted one pixel up-left and down-right.
+    """
+    if tta == "none":
+        return model(x)
+
+    def mirror(v: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (model(v) + model(v.flip(-1)))
+
+    out = mirror(x)
+    if tta == "flip_translate":
+        h, w = x.shape[-2:]
+        p = F.pad(x, (1,) * 4, mode="reflect")
+        shifted = 0.5 * (mirror(p[..., :h, :w]) + mirror(p[..., 2:2 + h, 2:2 + w]))
+        out = 0.5 * out + 0.5 * shifted
+    return out

@@ -1,0 +1,124 @@
+"""A fast CIFAR-sized net in the style of the fastest published CIFAR-10 recipes.
+
+A frozen 2x2 patch-whitening convolution, three conv groups (conv-pool-BN-GELU-conv-BN-GELU)
+of widths 64/256/256 with identity-initialised convolutions, BatchNorm with frozen scales and
+trainable biases, and a max-pooled linear head. The penultimate vector is the flattened
+``256 x 4 x 4`` output of the last group: 4096-d with no fully connected layer.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import register_model
+from .base import CNN
+
+
+class _Conv(nn.Conv2d):
+    def __init__(self, cin: int, cout: int, kernel_size: int = 3, padding: int | str = "same",
+                 bias: bool = False):
+        super().__init__(cin, cout, kernel_size, padding=padding, bias=bias)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+        w = self.weight.data
+        nn.init.dirac_(w[: min(w.size(0), w.size(1))])  # identity for the first channels
+
+
+class _BatchNorm(nn.BatchNorm2d):
+    """BatchNorm whose scale is frozen at 1; only the bias (shift) trains."""
+
+    def __init__(self, num_features: int, momentum: float = 0.4, eps: float = 1e-12):
+        super().__init__(num_features, eps=eps, momentum=momentum)
+        self.weight.requires_grad_(False)
+
+
+class ConvGroup(nn.Module):
+    def __init__(self, cin: int, cout: int, bn_momentum: float):
+        super().__init__()
+        self.conv1 = _Conv(cin, cout)
+        self.pool = nn.MaxPool2d(2, ceil_mode=True)
+        self.norm1 = _BatchNorm(cout, bn_momentum)
+        self.act1 = nn.GELU()
+        self.conv2 = _Conv(cout, cout)
+        self.norm2 = _BatchNorm(cout, bn_momentum)
+        self.act2 = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act1(self.norm1(self.pool(self.conv1(x))))
+        return self.act2(self.norm2(self.conv2(x)))
+
+
+class CifarFastNet(CNN):
+    """``(N, 3, S, S)`` -> logits; ``embed`` gives ``256 * ceil(S/8)**2`` features (4096 at 32)."""
+
+    def __init__(self, num_classes: int = 10, input_size: int = 32,
+                 widths: tuple[int, int, int] = (64, 256, 256), whiten_kernel: int = 2,
+                 bn_momentum: float = 0.4, logit_scale: float = 1 / 9):
+        super().__init__()
+        self.num_classes = num_classes
+        self.whiten_kernel = whiten_kernel
+        # pad right/bottom so an S-px input keeps S px (even kernels have no symmetric "same")
+        self.whiten_pad = nn.ZeroPad2d((0, whiten_kernel - 1, 0, whiten_kernel - 1))
+        self.whiten = nn.Conv2d(3, 2 * 3 * whiten_kernel**2, whiten_kernel, padding=0, bias=True)
+        self.whiten.weight.requires_grad_(False)
+        nn.init.zeros_(self.whiten.bias)
+        self.whiten_act = nn.GELU()
+        w1, w2, w3 = widths
+        self.block1 = ConvGroup(self.whiten.out_channels, w1, bn_momentum)
+        self.block2 = ConvGroup(w1, w2, bn_momentum)
+        self.block3 = ConvGroup(w2, w3, bn_momentum)
+        side = -(-input_size // 8)
+        self.embed_dim = w3 * side * side
+        self._grid = (w3, side, side)
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Linear(w3, num_classes, bias=False)
+        self.logit_scale = logit_scale
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, S, S)`` -> last conv group's map ``(N, 256, S/8, S/8)``."""
+        x = self.whiten_act(self.whiten(self.whiten_pad(x)))
+        return self.block3(self.block2(self.block1(x)))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x).flatten(1)
+
+    def head(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.pool(z.view(z.shape[0], *self._grid)).flatten(1)
+        return self.fc(x) * self.logit_scale
+
+    @torch.no_grad()
+    def prepare(self, images: torch.Tensor, eps: float = 5e-4, max_images: int = 5000) -> None:
+        """Set the whitening filters from the covariance of the training images' patches."""
+        k = self.whiten_kernel
+        x = images[:max_images].float()
+        patches = x.unfold(2, k, 1).unfold(3, k, 1)  # N, C, H', W', k, k
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3 * k * k)
+        cov = patches.T @ patches / len(patches)
+        evals, evecs = torch.linalg.eigh(cov)
+        evals, evecs = evals.flip(0), evecs.T.flip(0)  # largest first
+        filt = (evecs / torch.sqrt(evals + eps)[:, None]).reshape(-1, 3, k, k)
+        self.whiten.weight.copy_(torch.cat([filt, -filt]))
+
+
+# Training recipe: nesterov SGD with large norm-bias LR, label smoothing 0.2, triangular LR,
+# lookahead EMA of the weights, flips + 2-px translation, flip/shift test-time augmentation.
+_MOMENTUM = 0.85
+_LR = 11.5 / (1 + 1 / (1 - _MOMENTUM))  # 1.5 for a mean loss over a batch of 1024
+_RECIPE = dict(
+    epochs=10, batch_size=1024, lr=_LR, momentum=_MOMENTUM, nesterov=True,
+    weight_decay=0.0153 / (1 + 1 / (1 - _MOMENTUM)) / _LR,  # lr * wd = 2e-3 per step
+    label_smoothing=0.2, norm_lr_scale=64.0, warmup_fraction=0.23, lr_start=0.2, lr_end=0.07,
+    lookahead_every=5, lookahead_decay=0.95**5, flip="alternate", translate=2,
+    tta="flip_translate", freeze_after={"whiten.bias": 3},
+)
+
+
+@register_model("cifar_fast", "fast CIFAR-sized net (whitening + 64/256/256), 4096-d penultimate",
+                train_defaults=_RECIPE, min_input_size=8)
+def cifar_fast(num_classes: int, input_size: int, **kwargs) -> CifarFastNet:
+    return CifarFastNet(num_classes=num_classes, input_size=input_size, **kwargs)
