@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     _add_runtime_args(e)
 
+    pr = sub.add_parser("predict", help="predict every image of a folder or zip, write a CSV")
+    pr.add_argument("checkpoint")
+    pr.add_argument("images", help="folder or zip of images (e.g. the competition's test/ of <n>.jpg)")
+    pr.add_argument("--out", required=True, help="CSV to write (id,character)")
+    pr.add_argument("--probabilities", action="store_true", help="add one probability column per class")
+    _add_runtime_args(pr)
+
     i = sub.add_parser("info", help="describe a checkpoint")
     i.add_argument("checkpoint")
 
@@ -133,6 +140,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import predict_folder
+    from .runtime import resolve_runtime
+
+    ckpt = load_checkpoint(args.checkpoint)
+    preds = predict_folder(ckpt, args.images, resolve_runtime(args.device, args.precision),
+                           cache_dir=args.cache_dir, progress=True)
+    Path(args.out).write_text(preds.to_csv(probabilities=args.probabilities))
+    print(f"wrote {len(preds.ids)} predictions to {args.out}")
+    if preds.unreadable:
+        print(f"{len(preds.unreadable)} image(s) could not be read and have no prediction:", file=sys.stderr)
+        for name in preds.unreadable:
+            print(f"  {name}", file=sys.stderr)
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     m = ckpt.meta
@@ -166,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info,
-               "models": cmd_models, "download": cmd_download}[args.command]
+               "models": cmd_models, "predict": cmd_predict, "download": cmd_download}[args.command]
     try:
         return handler(args)
     except _USER_ERRORS as e:

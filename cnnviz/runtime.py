@@ -66,6 +66,28 @@ def resolve_runtime(device: str | None = "auto", precision: Precision = "auto",
     return Runtime(dev, dtype, channels_last)
 
 
+def keep_cpu_memory_mapped() -> bool:
+    """Ask glibc to keep freed memory instead of returning it to the OS (Linux only).
+
+    Training allocates activation buffers of 30-130 MB every step; glibc serves those with
+    fresh ``mmap`` calls and unmaps them on free, so every step page-faults and zeroes them
+    again (about a fifth of the CPU time, as system time). Keeping them cached in the heap
+    removes that. Returns True when the setting took effect.
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 40))
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
 def set_threads(threads: int | None = None) -> int:
     """Use ``threads`` intra-op threads (default: all cores this process may use)."""
     if threads is None:

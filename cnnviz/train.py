@@ -17,7 +17,7 @@ from .data import DatasetError, ImageDataset, Preprocess, load_dataset, make_spl
 from .evaluate import evaluate, predict_logits
 from .models import get_model, model_spec
 from .inputs import TTA, Normalization, random_translate, to_input
-from .runtime import Precision, resolve_runtime, set_threads
+from .runtime import Precision, keep_cpu_memory_mapped, resolve_runtime, set_threads
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,8 @@ def fit(
     if cfg.threads is not None or torch.get_num_threads() < 1:
         set_threads(cfg.threads)
     rt = resolve_runtime(cfg.device, cfg.precision, cfg.channels_last)
+    if rt.device.type == "cpu":
+        keep_cpu_memory_mapped()
     home = next(model.parameters()).device
     model.to(rt.device, memory_format=rt.memory_format)
 

@@ -13,7 +13,7 @@ def _stem_for(input_size: int) -> tuple[int, int]:
     """(kernel, stride) of conv1: AlexNet's 11/4 for large inputs, smaller for small ones."""
     if input_size >= 160:
         return 11, 4
-    if input_size >= 80:
+    if input_size >= 64:
         return 7, 2
     return 5, 1
 
