@@ -1,0 +1,66 @@
+"""Figures of receptive fields: a unit's box and effective field on the image, growth by layer."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..inspect.receptive_field import LayerRF
+
+__all__ = ["receptive_field_figure", "rf_growth_figure"]
+
+# transparent at 0, opaque red at 1: the image shows through where the gradient is small
+_GLOW = [[0.0, "rgba(255,0,0,0)"], [0.5, "rgba(255,80,0,0.6)"], [1.0, "rgba(255,230,0,1)"]]
+
+
+def receptive_field_figure(image: np.ndarray, box: tuple[int, int, int, int] | None = None,
+                           erf: np.ndarray | None = None, alpha: float = 0.7,
+                           title: str | None = None) -> go.Figure:
+    """The input ``image`` (``(H, W, 3) uint8``) with a unit's theoretical field ``box``
+    (``(top, left, bottom, right)``, bottom/right exclusive, from ``unit_box``) drawn as a
+    rectangle and its effective field ``erf`` (``(H, W)``, e.g. ``gradient_rf``) laid over as
+    a heatmap scaled to its maximum, transparent where it is zero, with opacity ``alpha``.
+
+    Traces: one ``go.Image``, plus one ``go.Heatmap`` when ``erf`` is given."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"expected an image (H, W, 3), got shape {image.shape}")
+    h, w = image.shape[:2]
+    fig = go.Figure(go.Image(z=image, hovertemplate="y %{y}, x %{x}<extra></extra>"))
+    if erf is not None:
+        erf = np.asarray(erf, dtype=np.float32)
+        if erf.shape != (h, w):
+            raise ValueError(f"the gradient map {erf.shape} does not match the image {(h, w)}")
+        peak = float(erf.max())
+        z = erf / peak if peak > 0 else erf
+        fig.add_trace(go.Heatmap(
+            z=z, colorscale=_GLOW, zmin=0, zmax=1, opacity=alpha, showscale=True,
+            colorbar=dict(title="|grad|<br>(rel.)"), name="effective field",
+            hovertemplate="y %{y}, x %{x}<br>|d unit / d pixel| %{z:.2f} of max<extra></extra>"))
+    if box is not None:
+        top, left, bottom, right = box
+        fig.add_shape(type="rect", x0=left - 0.5, x1=right - 0.5, y0=top - 0.5, y1=bottom - 0.5,
+                      line=dict(color="cyan", width=2), fillcolor="rgba(0,0,0,0)")
+    fig.update_xaxes(range=[-0.5, w - 0.5], visible=False, constrain="domain")
+    fig.update_yaxes(range=[h - 0.5, -0.5], visible=False, scaleanchor="x", constrain="domain")
+    fig.update_layout(title=title or "Receptive field: theory (box) and gradient (glow)",
+                      margin=dict(l=10, r=10, t=60, b=10))
+    return fig
+
+
+def rf_growth_figure(rfs: Sequence[LayerRF], image_size: int | None = None) -> go.Figure:
+    """Theoretical receptive-field size (height) per layer in forward order, as bars; hover
+    shows the jump and output size. A dashed line marks ``image_size`` if given."""
+    names = [r.name for r in rfs]
+    fig = go.Figure(go.Bar(
+        x=names, y=[r.size[0] for r in rfs],
+        customdata=[[r.jump[0], r.out_size[0], r.out_size[1], r.kind] for r in rfs],
+        hovertemplate="%{x} (%{customdata[3]})<br>field %{y:.0f} px, jump %{customdata[0]:.3g} px"
+                      "<br>output %{customdata[1]}x%{customdata[2]}<extra></extra>"))
+    if image_size:
+        fig.add_hline(y=image_size, line_dash="dash", annotation_text=f"image {image_size} px")
+    fig.update_layout(title="Receptive field size by layer", yaxis_title="input pixels",
+                      margin=dict(l=10, r=10, t=60, b=10))
+    return fig
