@@ -1,0 +1,97 @@
+"""Nearest-neighbour figures: AlexNet's figure 4 for one image, and neighbour purity per class."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..inspect.neighbours import PurityResult
+
+
+def _caption(captions: Sequence[str] | None, i: int) -> str:
+    return captions[i] if captions is not None and i < len(captions) else ""
+
+
+def neighbours_figure(
+    query: np.ndarray,
+    top_classes: Sequence[tuple[str, float]],
+    feature_images: np.ndarray,
+    pixel_images: np.ndarray | None = None,
+    feature_captions: Sequence[str] | None = None,
+    pixel_captions: Sequence[str] | None = None,
+    title: str = "",
+) -> go.Figure:
+    """A test image, its top predictions, and its nearest training images (AlexNet figure 4).
+
+    ``query``: ``(H, W, 3) uint8``; ``top_classes``: ``(class name, probability)`` pairs, most
+    probable first (e.g. the top 5); ``feature_images``: ``(k, H, W, 3) uint8`` nearest in
+    feature space; ``pixel_images``: the same for raw pixels (row left out when ``None``);
+    captions (class, distance) go above each neighbour.
+
+    Traces: 1 image + 1 bar + ``k`` feature images (+ ``k`` pixel images).
+    """
+    k = len(feature_images)
+    cols = max(k, 2, len(pixel_images) if pixel_images is not None else 0)
+    rows = 2 if pixel_images is None else 3
+    specs: list[list[dict | None]] = [[{"type": "image"}, {"type": "bar", "colspan": cols - 1}]
+                                      + [None] * (cols - 2)]
+    titles = ["test image", "top predictions"]
+    specs.append([{"type": "image"}] * cols)
+    titles += [_caption(feature_captions, i) for i in range(cols)]
+    if pixel_images is not None:
+        specs.append([{"type": "image"}] * cols)
+        titles += [_caption(pixel_captions, i) for i in range(cols)]
+    row_titles = ["", "nearest in feature space", "nearest in pixel space"][:rows]
+    fig = make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=titles, row_titles=row_titles,
+                        row_heights=[1.0] * rows, vertical_spacing=0.12, horizontal_spacing=0.02)
+    fig.add_trace(go.Image(z=np.asarray(query, np.uint8), hoverinfo="skip", name="test image"), 1, 1)
+    names = [c for c, _ in top_classes][::-1]  # most probable at the top
+    probs = [float(p) for _, p in top_classes][::-1]
+    fig.add_trace(go.Bar(x=probs, y=names, orientation="h", name="probability",
+                         text=[f"{p:.1%}" for p in probs], textposition="auto",
+                         hovertemplate="%{y}: %{x:.1%}<extra></extra>"), 1, 2)
+    fig.update_xaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
+    for i, img in enumerate(feature_images):
+        fig.add_trace(go.Image(z=np.asarray(img, np.uint8), name=_caption(feature_captions, i),
+                               hoverinfo="name"), 2, i + 1)
+    if pixel_images is not None:
+        for i, img in enumerate(pixel_images):
+            fig.add_trace(go.Image(z=np.asarray(img, np.uint8), name=_caption(pixel_captions, i),
+                                   hoverinfo="name"), 3, i + 1)
+    for r in range(1, rows + 1):
+        for c in range(1, cols + 1):
+            if r == 1 and c == 2:
+                continue
+            if r == 1 and c > 2:
+                break
+            fig.update_xaxes(visible=False, row=r, col=c)
+            fig.update_yaxes(visible=False, row=r, col=c)
+    fig.update_annotations(font_size=11)
+    fig.update_layout(title=title or None, showlegend=False, height=170 * rows + 60,
+                      margin=dict(l=40, r=10, t=60 if title else 40, b=10))
+    return fig
+
+
+def purity_figure(result: PurityResult, classes: Sequence[str]) -> go.Figure:
+    """Bar per class of mean neighbour purity (fraction of the ``k`` nearest training images that
+    share the test image's class), with the overall mean as a dashed line. One trace."""
+    per = np.asarray(result.per_class, np.float64)
+    names = list(classes)[: len(per)]
+    fig = go.Figure(go.Bar(
+        x=names, y=np.nan_to_num(per, nan=0.0), name="purity",
+        customdata=np.asarray(result.support[: len(per)]),
+        hovertemplate="%{x}: %{y:.1%} of neighbours share the class<br>%{customdata} test images"
+                      "<extra></extra>",
+    ))
+    fig.add_hline(y=result.overall, line_dash="dash",
+                  annotation_text=f"overall {result.overall:.1%}", annotation_position="top right")
+    fig.update_layout(
+        title=f"{result.k}-nearest-neighbour purity by class ({result.metric})",
+        yaxis=dict(range=[0, 1], tickformat=".0%", title="same-class neighbours"),
+        xaxis=dict(tickangle=-45 if len(names) > 8 else 0, automargin=True),
+        showlegend=False,
+    )
+    return fig

@@ -1,0 +1,213 @@
+"""Penultimate features (``model.embed``) of a whole dataset, computed once and cached on disk.
+
+The cache lives under ``<cache>/features/`` (``$CNNVIZ_CACHE`` or ``~/.cache/cnnviz``)::
+
+    <sha256[:16]>-<fingerprint>-<split>.npy   (N, D) float32 features
+    <sha256[:16]>-<fingerprint>-<split>.npz   logits, labels, ids and a small JSON description
+
+keyed by the checkpoint's weights hash, the dataset's source fingerprint and the split name, so
+new weights never reuse old features. Both files are written to temporary names and renamed into
+place, so a reader never sees half a file; the description (image count, ids, labels,
+preprocessing) is checked on load and anything that disagrees is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..checkpoints import Checkpoint
+from ..data import ImageDataset, default_cache_dir
+from ..inputs import Normalization, to_input
+from ..runtime import Runtime, eval_mode, resolve_runtime
+
+Progress = bool | Callable[[int, int], None]
+_FORMAT = "cnnviz-features/1"
+
+
+def extract_features(
+    ckpt_or_model: Checkpoint | torch.nn.Module,
+    images: np.ndarray,
+    norm: Normalization | None = None,
+    batch_size: int = 256,
+    progress: Progress = False,
+    runtime: Runtime | None = None,
+) -> np.ndarray:
+    """``(N, H, W, 3) uint8`` images -> ``(N, D) float32`` penultimate features (``model.embed``).
+
+    ``norm`` defaults to the checkpoint's normalisation (required for a bare model). Runs without
+    gradients in eval mode on ``runtime`` (default: best available); the model's mode and device
+    are restored afterwards. ``progress``: ``True`` for a tqdm bar, or a ``(done, total)`` callback.
+    """
+    model, norm = _model_and_norm(ckpt_or_model, norm)
+    return _embed_pass(model, images, norm, batch_size, progress, runtime, with_logits=False)[0]
+
+
+def _model_and_norm(obj: Checkpoint | torch.nn.Module, norm: Normalization | None
+                    ) -> tuple[torch.nn.Module, Normalization]:
+    if isinstance(obj, Checkpoint):
+        return obj.model, norm or obj.meta.normalization
+    if norm is None:
+        raise ValueError("a bare model needs its input normalisation: pass norm=, or pass the Checkpoint")
+    return obj, norm
+
+
+@torch.no_grad()
+def _embed_pass(model: torch.nn.Module, images: np.ndarray, norm: Normalization, batch_size: int,
+                progress: Progress, runtime: Runtime | None, with_logits: bool
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """One pass: ``(N, D) float32`` features and, when asked, ``(N, K) float32`` logits from
+    ``model.head`` applied (in float32) to those same features."""
+    rt = runtime or resolve_runtime()
+    n = len(images)
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc="features", unit="img")
+    home = next(iter(model.parameters()), torch.empty(0)).device
+    feats: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    model.to(rt.device)
+    try:
+        with eval_mode(model):
+            for s in range(0, n, batch_size):
+                x = to_input(images[s:s + batch_size], norm, rt.device, rt.memory_format)
+                with rt.autocast():
+                    z = model.embed(x)
+                z = z.float().flatten(1)
+                if feats is None:  # allocated once: no concatenation doubling a large matrix
+                    feats = np.empty((n, z.shape[1]), np.float32)
+                feats[s:s + len(z)] = z.cpu().numpy()
+                if with_logits:
+                    y = model.head(z).float()
+                    if logits is None:
+                        logits = np.empty((n, y.shape[1]), np.float32)
+                    logits[s:s + len(y)] = y.cpu().numpy()
+                done = min(s + batch_size, n)
+                if bar is not None:
+                    bar.update(done - bar.n)
+                elif callable(progress):
+                    progress(done, n)
+    finally:
+        if bar is not None:
+            bar.close()
+        model.to(home)
+    if feats is None:
+        feats = np.zeros((0, int(getattr(model, "embed_dim", 0))), np.float32)
+    if with_logits and logits is None:
+        logits = np.zeros((0, int(getattr(model, "num_classes", 0))), np.float32)
+    return feats, logits
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureSet:
+    """Features of one split of a dataset under one checkpoint.
+
+    ``features``: ``(N, D) float32``; ``logits``: ``(N, K) float32`` (``model.head`` of the
+    features, no test-time augmentation); ``labels``: ``(N,) int64`` (-1 unlabelled);
+    ``ids``: one name per image; ``fingerprint``: the dataset's; ``checkpoint``: weights hash.
+    """
+
+    features: np.ndarray
+    logits: np.ndarray
+    labels: np.ndarray
+    ids: list[str]
+    fingerprint: str
+    split: str
+    checkpoint: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def feature_cache_path(ckpt: Checkpoint, dataset: ImageDataset, split_name: str,
+                       cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where :func:`cached_features` keeps the ``(N, D)`` matrix (``.npy``; ``.npz`` beside it)."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    safe_split = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in split_name)
+    return root / "features" / f"{ckpt.sha256[:16]}-{dataset.fingerprint}-{safe_split}.npy"
+
+
+def cached_features(
+    ckpt: Checkpoint,
+    dataset: ImageDataset,
+    split_name: str,
+    cache_dir: str | os.PathLike | None = None,
+    progress: Progress = False,
+    runtime: Runtime | None = None,
+    batch_size: int = 256,
+) -> FeatureSet:
+    """Features and logits of ``dataset`` under ``ckpt``: from the disk cache when present and
+    matching, else computed with one pass of :func:`extract_features` and written atomically.
+
+    ``split_name`` is part of the key (train/val subsets share their source's fingerprint).
+    """
+    path = feature_cache_path(ckpt, dataset, split_name, cache_dir)
+    side = path.with_suffix(".npz")
+    desc = _describe(ckpt, dataset, split_name)
+    loaded = _load(path, side, desc)
+    if loaded is not None:
+        feats, logits = loaded
+    else:
+        feats, logits = _embed_pass(ckpt.model, dataset.images, ckpt.meta.normalization, batch_size,
+                                    progress, runtime, with_logits=True)
+        _save(path, side, feats, logits, dataset, desc)
+    return FeatureSet(feats, logits, np.asarray(dataset.labels, np.int64), list(dataset.ids),
+                      dataset.fingerprint, split_name, ckpt.sha256)
+
+
+def _describe(ckpt: Checkpoint, dataset: ImageDataset, split_name: str) -> dict:
+    ids = hashlib.sha1("\0".join(dataset.ids).encode()).hexdigest()
+    return {"format": _FORMAT, "checkpoint": ckpt.sha256, "fingerprint": dataset.fingerprint,
+            "split": split_name, "n": len(dataset.ids), "ids_sha1": ids,
+            "preprocess": dataset.preprocess.to_dict(),
+            "image_shape": list(dataset.images.shape[1:]),
+            "normalization": ckpt.meta.normalization.to_dict()}
+
+
+def _load(path: Path, side: Path, desc: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    if not (path.is_file() and side.is_file()):
+        return None
+    try:
+        with np.load(side, allow_pickle=False) as z:
+            stored = json.loads(str(z["meta"]))
+            logits = z["logits"]
+        if stored != desc:
+            return None
+        feats = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # truncated or foreign: redo
+        return None
+    if feats.dtype != np.float32 or feats.ndim != 2 or len(feats) != desc["n"] or len(logits) != desc["n"]:
+        return None
+    return feats, logits
+
+
+def _save(path: Path, side: Path, feats: np.ndarray, logits: np.ndarray, dataset: ImageDataset,
+          desc: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic(path, lambda f: np.save(f, feats, allow_pickle=False))
+    _atomic(side, lambda f: np.savez(
+        f, logits=logits, labels=np.asarray(dataset.labels, np.int64),
+        ids=np.asarray(dataset.ids, dtype=str), meta=np.asarray(json.dumps(desc, sort_keys=True))))
+
+
+def _atomic(dest: Path, write: Callable) -> None:
+    """Write through ``write(file)`` to a temporary file beside ``dest``, then rename over it."""
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

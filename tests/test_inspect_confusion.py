@@ -1,0 +1,97 @@
+"""Confusion results against hand-computed matrices, most-confused pairs, cell examples, figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnviz.evaluate import softmax
+from cnnviz.figures.confusion import class_metrics_figure, confusion_heatmap, readable_class_names
+from cnnviz.inspect.confusion import (
+    ConfusedPair, cell_examples, confusion_from_logits, confusion_from_predictions, most_confused_pairs,
+)
+
+CLASSES = ["cat", "dog", "frog"]
+LABELS = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+PREDS = np.array([0, 0, 1, 2, 1, 0, 0, 2, 2, 1])
+# rows true, columns predicted, counted by hand from LABELS/PREDS above
+HAND = np.array([[2, 1, 1],
+                 [2, 1, 0],
+                 [0, 1, 2]])
+
+
+def one_hot_logits(preds: np.ndarray, k: int = 3, scale: float = 4.0) -> np.ndarray:
+    return np.eye(k, dtype=np.float32)[preds] * scale
+
+
+def test_confusion_from_logits_equals_the_hand_computed_matrix():
+    res = confusion_from_logits(LABELS, one_hot_logits(PREDS), CLASSES)
+    np.testing.assert_array_equal(res.counts, HAND)
+    np.testing.assert_allclose(res.normalised, HAND / HAND.sum(1, keepdims=True))
+    np.testing.assert_array_equal(res.support, [4, 3, 3])
+    np.testing.assert_allclose(res.precision, [2 / 4, 1 / 3, 2 / 3], atol=1e-6)
+    np.testing.assert_allclose(res.recall, [2 / 4, 1 / 3, 2 / 3], atol=1e-6)
+    np.testing.assert_allclose(res.f1, [0.5, 1 / 3, 2 / 3], atol=1e-6)
+    assert res.accuracy == pytest.approx(0.5)
+    assert res.classes == CLASSES
+
+
+def test_a_class_without_images_has_a_zero_row_and_bad_labels_are_refused():
+    res = confusion_from_predictions(np.array([0, 0]), np.array([0, 1]), ["a", "b", "c"])
+    np.testing.assert_array_equal(res.normalised[2], 0)
+    with pytest.raises(ValueError, match="unlabelled"):
+        confusion_from_predictions(np.array([-1, 0]), np.array([0, 0]), ["a", "b"])
+    with pytest.raises(ValueError, match="class names"):
+        confusion_from_logits(LABELS, one_hot_logits(PREDS), ["a", "b"])
+
+
+def test_most_confused_pairs_order():
+    res = confusion_from_predictions(LABELS, PREDS, CLASSES)
+    pairs = most_confused_pairs(res, 10)
+    # off-diagonal cells: (1,0)=2 rate 2/3; (0,1)=1 rate 1/4; (0,2)=1 rate 1/4; (2,1)=1 rate 1/3
+    assert pairs == [ConfusedPair(1, 0, 2, pytest.approx(2 / 3)), ConfusedPair(2, 1, 1, pytest.approx(1 / 3)),
+                     ConfusedPair(0, 1, 1, 0.25), ConfusedPair(0, 2, 1, 0.25)]
+    assert most_confused_pairs(res, 1) == pairs[:1]
+    by_rate = most_confused_pairs(res, 2, by="rate")
+    assert [(p.true, p.pred) for p in by_rate] == [(1, 0), (2, 1)]
+    true, pred, count, rate = pairs[0]  # plain tuples too
+    assert (true, pred, count) == (1, 0, 2)
+
+
+def test_cell_examples_sorted_by_confidence_with_top_k():
+    labels = np.array([1, 1, 1, 0, 1])
+    logits = np.array([[3.0, 0.0, 0.0],   # dog predicted cat, p(cat) high
+                       [1.0, 0.5, 0.0],   # dog predicted cat, p(cat) low
+                       [0.0, 5.0, 0.0],   # correct
+                       [4.0, 0.0, 0.0],   # a cat: not in the (dog, cat) cell
+                       [2.0, 0.0, 1.0]])  # dog predicted cat, middle
+    ex = cell_examples(labels, logits, true_class=1, pred_class=0, ids=list("abcde"), top_k=2)
+    assert [e.id for e in ex] == ["a", "e", "b"]
+    assert [e.index for e in ex] == [0, 4, 1]
+    conf = softmax(logits)[[0, 4, 1], 0]
+    np.testing.assert_allclose([e.confidence for e in ex], conf, rtol=1e-6)
+    assert [c for c, _ in ex[1].top] == [0, 2] and len(ex[0].top) == 2
+    assert ex[1].top[0][1] == pytest.approx(ex[1].confidence)
+    assert all(e.true == 1 and e.pred == 0 for e in ex)
+    assert cell_examples(labels, logits, 1, 0, limit=1)[0].id == "0"
+    assert cell_examples(labels, logits, 0, 2) == []
+
+
+def test_confusion_figures_build():
+    res = confusion_from_predictions(LABELS, PREDS, CLASSES)
+    for normalised in (False, True):
+        fig = confusion_heatmap(res, normalised=normalised)
+        assert len(fig.data) == 1 and fig.data[0].type == "heatmap"
+        assert "true: dog<br>predicted: cat" in fig.data[0].hovertext[1][0]
+    bars = class_metrics_figure(res)
+    assert [t.name for t in bars.data] == ["precision", "recall", "F1"]
+
+
+def test_twenty_long_class_names_stay_readable_and_distinct():
+    names = [f"abraham_grampa_simpson_{i}" for i in range(20)]
+    short = readable_class_names(names)
+    assert len(set(short)) == 20 and all("_" not in s for s in short)
+    rng = np.random.default_rng(0)
+    res = confusion_from_predictions(rng.integers(0, 20, 200), rng.integers(0, 20, 200), names)
+    fig = confusion_heatmap(res)
+    assert len(fig.data[0].x) == 20 and fig.data[0].texttemplate == "%{text}"
