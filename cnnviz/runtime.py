@@ -98,10 +98,12 @@ def set_threads(threads: int | None = None) -> int:
 
 @contextlib.contextmanager
 def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Put ``model`` in eval mode for the block and restore its previous mode after."""
-    was_training = model.training
+    """Put ``model`` in eval mode for the block and restore every submodule's mode after
+    (a frozen BatchNorm inside a training model stays frozen)."""
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         yield model
     finally:
-        model.train(was_training)
+        for m, training in modes:
+            m.training = training

@@ -1,0 +1,229 @@
+"""Attribution maps: which input pixels (or which regions) a class score depends on.
+
+One call, :func:`attribute`, runs any of five methods on one image and returns
+:class:`Attribution` results, each with a ``(H, W) float32`` map in ``[0, 1]`` at input
+resolution plus the method's raw output. The methods come from Captum:
+
+* ``saliency``: ``|d score / d input|`` (max over colour channels);
+* ``integrated_gradients``: gradients averaged along a straight path from a baseline (the
+  normalised zero image, i.e. the dataset's mean colour) to the input, times ``input - baseline``
+  (sum of absolute values over colour channels);
+* ``grad_cam``: channel-weighted activations of one convolutional layer, negative part dropped
+  at the layer's resolution, then upsampled bilinearly to the input size;
+* ``occlusion``: score drop when a square patch is replaced by the baseline (mean colour);
+  positive part kept;
+* ``guided_backprop``: gradients in which every ``nn.ReLU`` also blocks negative gradients
+  (absolute value, max over colour channels).
+
+Gradients are taken with ``torch.autograd.grad`` with respect to the input only, so no ``.grad``
+ever accumulates on the model's parameters. During the call the model is in eval mode and every
+``inplace=True`` flag (e.g. ``nn.ReLU(inplace=True)``) is switched off, so that Captum's hooks see
+unmodified tensors; modes, flags and hooks are restored or removed afterwards, also on errors.
+Those flags live on the model object: callers that share one model between threads should not run
+two attributions on it at the same time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from captum.attr import GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
+from torch import nn
+
+from ..inputs import Normalization, to_input
+from ..models.base import CNN
+
+__all__ = ["METHODS", "Attribution", "attribute", "occlusion_geometry"]
+
+METHODS: tuple[str, ...] = ("saliency", "integrated_gradients", "grad_cam", "occlusion", "guided_backprop")
+
+# Activations whose backward pass GuidedBackprop leaves alone (it only hooks nn.ReLU modules).
+_OTHER_ACTIVATIONS = (
+    nn.GELU, nn.SiLU, nn.Mish, nn.ELU, nn.CELU, nn.SELU, nn.LeakyReLU, nn.PReLU, nn.Hardtanh,
+    nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.Tanh, nn.Sigmoid,
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Attribution:
+    """One method's answer for one image and one target class.
+
+    * ``map``: ``(H, W) float32`` in ``[0, 1]`` at input resolution (largest value 1 unless the
+      map is all zero); what to draw.
+    * ``raw``: the method's output before that normalisation, ``(3, H, W) float32`` for the
+      per-pixel methods (saliency, integrated gradients, guided backprop), ``(H, W) float32`` for
+      Grad-CAM (signed, upsampled) and occlusion (signed score drop).
+    * ``layer``: the Grad-CAM layer name, else ``None``.
+    * ``note``: a caveat about how to read this map for this model ("" when none).
+    """
+
+    method: str
+    map: np.ndarray
+    raw: np.ndarray
+    target: int
+    layer: str | None = None
+    note: str = ""
+
+
+def occlusion_geometry(height: int, width: int) -> tuple[int, int]:
+    """``(window, stride)`` in pixels for occlusion on an image of that size: an eighth of the
+    shorter side and half of that, so every size takes about 15 x 15 patch positions."""
+    window = max(1, round(min(height, width) / 8))
+    return window, max(1, window // 2)
+
+
+def attribute(
+    model: CNN,
+    image: np.ndarray,
+    norm: Normalization,
+    target: int,
+    methods: Sequence[str] = METHODS,
+    layer: str | None = None,
+    ig_steps: int = 32,
+    internal_batch_size: int = 16,
+    occlusion_window: int | None = None,
+    occlusion_stride: int | None = None,
+) -> dict[str, Attribution]:
+    """Attribution maps of ``model``'s logit ``target`` for one image, keyed by method name.
+
+    ``image``: ``(H, W, 3) uint8``, already at the size the model expects; ``norm`` turns it into
+    the model's input. ``layer``: the Grad-CAM layer, a name from ``model.layer_names()`` with a
+    spatial ``(N, C, h, w)`` output (default: the last ``nn.Conv2d``). ``ig_steps``: integration
+    steps; ``internal_batch_size``: at most this many images go through the model at once
+    (integrated gradients, occlusion), which bounds memory. ``occlusion_window`` /
+    ``occlusion_stride``: square patch side and step in pixels (default:
+    :func:`occlusion_geometry`). Runs on the device of the model's parameters.
+    """
+    methods = (methods,) if isinstance(methods, str) else tuple(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"unknown attribution method(s) {unknown or list(methods)}; "
+                         f"choose from {', '.join(METHODS)}")
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    target = _check_target(model, target)
+    if ig_steps < 1 or internal_batch_size < 1:
+        raise ValueError(f"ig_steps and internal_batch_size must be >= 1, got {ig_steps}, {internal_batch_size}")
+    gc_layer = _grad_cam_layer(model, layer) if "grad_cam" in methods else None
+    h, w = image.shape[:2]
+    auto_window, auto_stride = occlusion_geometry(h, w)
+    window, stride = occlusion_window or auto_window, occlusion_stride or auto_stride
+    if not (1 <= window <= min(h, w)) or stride < 1:
+        raise ValueError(f"occlusion window {window} / stride {stride} do not fit a {h}x{w} image")
+
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    out: dict[str, Attribution] = {}
+    with _attribution_scope(model):
+        x = to_input(image, norm, device).requires_grad_(True)  # (1, 3, H, W) float32
+        for method in dict.fromkeys(methods):
+            if method == "saliency":
+                raw = Saliency(model).attribute(x, target=target, abs=True)[0]
+                out[method] = _result(method, raw, raw.amax(0), target)
+            elif method == "integrated_gradients":
+                raw = IntegratedGradients(model).attribute(
+                    x, baselines=torch.zeros_like(x), target=target, n_steps=ig_steps,
+                    internal_batch_size=internal_batch_size)[0]
+                out[method] = _result(method, raw, raw.abs().sum(0), target)
+            elif method == "grad_cam":
+                raw, heat = _grad_cam(model, x, target, gc_layer)
+                out[method] = _result(method, raw, heat, target, layer=gc_layer)
+            elif method == "occlusion":
+                raw = Occlusion(model).attribute(
+                    x, sliding_window_shapes=(3, window, window), strides=(3, stride, stride),
+                    baselines=0.0, target=target, perturbations_per_eval=internal_batch_size)[0].mean(0)
+                out[method] = _result(method, raw, raw, target)
+            else:  # guided_backprop
+                raw = GuidedBackprop(model).attribute(x, target=target)[0]
+                out[method] = _result(method, raw, raw.abs().amax(0), target, note=_guided_note(model))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _attribution_scope(model: nn.Module) -> Iterator[None]:
+    """Eval mode and ``inplace=False`` everywhere for the block, gradients on (even inside
+    ``torch.no_grad``/``inference_mode``); each module's own mode and flag restored after."""
+    modes = [(m, m.training) for m in model.modules()]
+    inplace = [m for m in model.modules() if getattr(m, "inplace", None) is True]
+    try:
+        for m in inplace:
+            m.inplace = False
+        model.eval()
+        with torch.inference_mode(False), torch.enable_grad():
+            yield
+    finally:
+        for m in inplace:
+            m.inplace = True
+        for m, training in modes:
+            m.training = training
+
+
+def _check_target(model: nn.Module, target: int) -> int:
+    try:
+        target = operator.index(target)
+    except TypeError:
+        raise TypeError(f"target must be a class index (int), got {type(target).__name__}") from None
+    n = getattr(model, "num_classes", None)
+    if n is not None and not 0 <= target < n:
+        raise ValueError(f"target {target} is out of range: the model has {n} classes (0..{n - 1})")
+    return target
+
+
+def _grad_cam_layer(model: CNN, layer: str | None) -> str:
+    names = model.layer_names()
+    if layer is None:
+        convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+        if not convs:
+            raise ValueError(f"{type(model).__name__} has no nn.Conv2d for Grad-CAM; pass layer= one of: "
+                             f"{', '.join(names)}")
+        return convs[-1]
+    if layer not in names:
+        raise ValueError(f"unknown layer {layer!r} for Grad-CAM; choose one of model.layer_names(): "
+                         f"{', '.join(names)}")
+    return layer
+
+
+def _grad_cam(model: CNN, x: torch.Tensor, target: int, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grad-CAM of ``layer`` at ``x``'s size: ``(signed, ReLU'd)``, each ``(H, W)``.
+
+    The heat map is ReLU'd at the layer's resolution and then upsampled bilinearly, as in the
+    paper (and pytorch_grad_cam); ReLU after upsampling would blur zero crossings differently."""
+    cam = LayerGradCam(model, model.get_submodule(layer)).attribute(x, target=target)
+    if cam.ndim != 4:
+        raise ValueError(f"layer {layer!r} has no spatial output (Grad-CAM needs (N, C, h, w)); pick a "
+                         f"convolutional layer from model.layer_names()")
+    both = LayerAttribution.interpolate(torch.cat([cam, F.relu(cam)], 1), tuple(x.shape[-2:]),
+                                        interpolate_mode="bilinear")[0]
+    return both[0], both[1]
+
+
+def _guided_note(model: nn.Module) -> str:
+    others = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _OTHER_ACTIVATIONS)})
+    has_relu = any(isinstance(m, nn.ReLU) for m in model.modules())
+    if not has_relu:
+        return ("no nn.ReLU modules in this model" + (f" ({', '.join(others)} instead)" if others else "")
+                + ": Captum's GuidedBackprop only changes the backward pass of nn.ReLU, so this map is "
+                "the plain input gradient")
+    if others:
+        return (f"only nn.ReLU modules are guided; {', '.join(others)} activations pass plain gradients")
+    return ""
+
+
+def _result(method: str, raw: torch.Tensor, heat: torch.Tensor, target: int, layer: str | None = None,
+            note: str = "") -> Attribution:
+    """Package tensors: ``heat`` (H, W) -> positive part scaled so its maximum is 1."""
+    heat = torch.nan_to_num(F.relu(heat.detach().float()), nan=0.0, posinf=0.0)
+    peak = heat.max()
+    heat = heat / peak if peak > 0 else torch.zeros_like(heat)
+    return Attribution(method, heat.cpu().numpy().astype(np.float32),
+                       raw.detach().float().cpu().numpy().astype(np.float32), target, layer, note)
