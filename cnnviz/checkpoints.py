@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .data import ImageDataset, Preprocess, SplitSpec, load_dataset
+from .data import DatasetError, ImageDataset, Preprocess, SplitSpec, load_dataset
 from .inputs import Normalization
 from .models import CNN, get_model
 
@@ -276,6 +276,11 @@ def checkpoint_data(meta: CheckpointMeta, data: str | Path, split: str = "test",
         raise CheckpointError(f"unknown split {split!r}: use test, val or train")
     if split == "test":
         ds = load_dataset(data, "test", meta.preprocess, cache_dir=cache_dir, progress=progress)
+        if meta.split is not None and ds.fingerprint == meta.split.fingerprint:
+            raise DatasetError(
+                f"{data} holds the training set itself, not a separate test split: use the "
+                "held-out validation split (--split val) or point at the test images"
+            )
     else:
         full = load_dataset(data, "train", meta.preprocess, cache_dir=cache_dir, progress=progress)
         if meta.split is None:

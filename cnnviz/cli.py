@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 import json
 import sys
 import time
@@ -13,7 +14,11 @@ from .checkpoints import CheckpointError, load_checkpoint, paths_for
 from .data import PROFILES, DatasetError, Preprocess, download_cifar10, profile
 from .models import UnknownModelError, list_models, model_spec
 
-_USER_ERRORS = (DatasetError, CheckpointError, FileNotFoundError, UnknownModelError)
+class UsageError(ValueError):
+    """A command-line value that cannot be used."""
+
+
+_USER_ERRORS = (DatasetError, CheckpointError, FileNotFoundError, UnknownModelError, UsageError)
 
 
 def _csv_ints(text: str) -> tuple[int, ...]:
@@ -47,11 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--class-balance", default=None, choices=["none", "loss", "sampler"])
     t.add_argument("--snapshot-epochs", type=_csv_ints, default=None, help="e.g. 1,2,5,10")
+    t.add_argument("--snapshot-scope", default=None, choices=["all", "first_conv"],
+                   help="what snapshots keep: all weights, or only the first convolution (small)")
     t.add_argument("--threads", type=int, default=None)
     t.add_argument("--max-minutes", type=float, default=None,
                    help="cap the training time; the schedule is fitted to the measured speed")
     t.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
                    help="architecture argument, e.g. --model-arg width=0.5 --model-arg fc6=1024")
+    t.add_argument("--train-arg", action="append", default=[], metavar="KEY=JSON",
+                   help="any other training option, e.g. --train-arg translate=6 --train-arg weight_decay=1e-3")
     t.add_argument("--no-test", action="store_true", help="do not score the test split at the end")
     _add_runtime_args(t)
 
@@ -71,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--probabilities", action="store_true", help="add one probability column per class")
     _add_runtime_args(pr)
 
+    f = sub.add_parser("figures", help="write lecture figures (PNG + HTML) for a checkpoint")
+    f.add_argument("checkpoint")
+    f.add_argument("--out", required=True, help="folder for the figures")
+    f.add_argument("--data", default=None, help="dataset (adds neighbours and the confusion matrix)")
+    f.add_argument("--image", default=None, help="image for the feature maps (default: first test image)")
+    f.add_argument("--layer", default=None, help="layer for the feature maps (default: a middle conv)")
+    f.add_argument("-k", type=int, default=6, help="neighbours to show")
+
     i = sub.add_parser("info", help="describe a checkpoint")
     i.add_argument("checkpoint")
 
@@ -82,12 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _parse_model_args(items: Sequence[str]) -> dict:
+def _parse_key_values(items: Sequence[str]) -> dict:
     out = {}
     for item in items:
         key, _, value = item.partition("=")
         if not _ or not key:
-            raise DatasetError(f"--model-arg {item!r}: write KEY=VALUE, e.g. width=0.5")
+            raise UsageError(f"{item!r}: write KEY=VALUE, e.g. width=0.5")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -98,19 +115,25 @@ def _parse_model_args(items: Sequence[str]) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import train_checkpoint
+    from .train import TrainConfig, train_checkpoint
 
     prof = profile(args.dataset)
     pre = Preprocess(args.size or prof.preprocess.size, args.resize or prof.preprocess.mode)
     overrides = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      label_smoothing=args.label_smoothing, seed=args.seed,
                      class_balance=args.class_balance, snapshot_epochs=args.snapshot_epochs,
-                     threads=args.threads, max_minutes=args.max_minutes, device=args.device, precision=args.precision)
+                     snapshot_scope=args.snapshot_scope,
+                     threads=args.threads, max_minutes=args.max_minutes, device=args.device, precision=args.precision,
+                     **_parse_key_values(args.train_arg))
     model = args.model or prof.default_model
     model_spec(model)  # fail early on an unknown name
+    unknown = sorted(set(overrides) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise UsageError(f"unknown training option(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(f.name for f in fields(TrainConfig))}")
     t0 = time.perf_counter()
     ckpt = train_checkpoint(args.data, args.out, dataset=args.dataset, model=model,
-                            model_kwargs=_parse_model_args(args.model_arg), preprocess=pre,
+                            model_kwargs=_parse_key_values(args.model_arg), preprocess=pre,
                             val_fraction=args.val_fraction, overrides=overrides,
                             evaluate_test=not args.no_test, cache_dir=args.cache_dir)
     m = ckpt.meta.metrics
@@ -156,6 +179,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_figures(args: argparse.Namespace) -> int:
+    from .lecture import write_lecture_figures
+
+    ckpt = load_checkpoint(args.checkpoint)
+    res = write_lecture_figures(ckpt, args.out, args.data, args.image, args.layer, args.k, progress=True)
+    for name in res.png:
+        print(f"{name}: {res.png[name]}  {res.html.get(name, '')}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     m = ckpt.meta
@@ -189,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info,
-               "models": cmd_models, "predict": cmd_predict, "download": cmd_download}[args.command]
+               "models": cmd_models, "predict": cmd_predict, "figures": cmd_figures, "download": cmd_download}[args.command]
     try:
         return handler(args)
     except _USER_ERRORS as e:

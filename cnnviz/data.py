@@ -681,7 +681,7 @@ class DatasetProfile:
 PROFILES: dict[str, DatasetProfile] = {
     "cifar10": DatasetProfile("cifar10", "cifar_fast", Preprocess(32, "squash"), 0.04,
                               "CIFAR-10: 60,000 32x32 images of 10 classes"),
-    "simpsons": DatasetProfile("simpsons", "alexnet_style", Preprocess(96, "pad"), 0.15,
+    "simpsons": DatasetProfile("simpsons", "alexnet_style", Preprocess(64, "squash"), 0.15,
                                "The Simpsons characters: frames of any size, 20 characters"),
     "folder": DatasetProfile("folder", "alexnet_style", Preprocess(64, "squash"), 0.1,
                              "any folder with one sub-folder per class"),

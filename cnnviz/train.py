@@ -60,6 +60,7 @@ class TrainConfig:
     threads: int | None = None
     seed: int = 0
     snapshot_epochs: tuple[int, ...] = ()
+    snapshot_scope: Literal["all", "first_conv"] = "all"
     max_minutes: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,6 +217,7 @@ def fit(
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     step = 0
     budget = cfg.max_minutes * 60 if cfg.max_minutes else None
+    planned_steps = total_steps
     t_start = time.perf_counter()
     model.train()
     try:
@@ -256,7 +258,7 @@ def fit(
                 step += 1
                 if budget is not None and (step == 4 or b == steps_per_epoch - 1):
                     total_steps = _steps_within(budget, time.perf_counter() - t_start, step,
-                                                total_steps, steps_per_epoch)
+                                                planned_steps, steps_per_epoch)
                     if bar is not None:
                         bar.total = total_steps
                         bar.refresh()
@@ -289,7 +291,7 @@ def fit(
             if on_epoch is not None:
                 on_epoch(rec)
             if epoch in cfg.snapshot_epochs:
-                snapshots[epoch] = _cpu_state(model)
+                snapshots[epoch] = _cpu_state(model, _snapshot_prefix(model, cfg.snapshot_scope))
             if cfg.keep_best and val_acc is not None and (best is None or val_acc > best[0]):
                 best = (val_acc, epoch, _cpu_state(model))
     finally:
@@ -303,19 +305,25 @@ def fit(
 
 
 def _steps_within(budget_s: float, elapsed: float, step: int, planned: int, steps_per_epoch: int) -> int:
-    """Total steps that fit in ``budget_s`` at the speed measured so far (never fewer than done).
-
-    Reserves time for one validation pass per remaining epoch, estimated as a tenth of an
-    epoch's training time (inference is ~3x cheaper and validation sets are small)."""
+    """Total steps that fit in ``budget_s`` at the speed measured so far (never fewer than done,
+    never more than ``planned``). Validation is costed as a tenth of the training time (one
+    inference pass over a small split per epoch)."""
     per_step = elapsed / step
-    remaining = budget_s - elapsed
-    epochs_left = max(1.0, (planned - step) / steps_per_epoch)
-    remaining -= 0.1 * per_step * steps_per_epoch * epochs_left
-    return max(step + 1, min(planned, step + int(remaining / per_step)))
+    fit = int((budget_s - elapsed) / (per_step * 1.1))
+    return max(step + 1, min(planned, step + fit))
 
 
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+def _snapshot_prefix(model: nn.Module, scope: str) -> str:
+    """``""`` (everything) or the state-dict prefix of the first convolution."""
+    if scope == "all":
+        return ""
+    first = getattr(model, "first_conv", None)
+    return next((f"{n}." for n, m in model.named_modules() if m is first), "")
+
+
+def _cpu_state(model: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()
+            if k.startswith(prefix)}
 
 
 def train_checkpoint(

@@ -382,3 +382,31 @@ def test_cli_models(capsys):
     out = capsys.readouterr().out
     for name in ("alexnet", "alexnet_style", "cifar_fast", "resnet18", "vgg11"):
         assert re.search(rf"^{name}\s", out, re.M)
+
+
+def test_first_conv_snapshots_keep_only_the_first_convolution():
+    ds = separable()
+    model = tiny_model()
+    result = fit(model, ds, None, config(epochs=2, snapshot_epochs=(1, 2), snapshot_scope="first_conv"),
+                 Normalization.fit(ds.images), progress=False)
+    assert sorted(result.snapshots) == [1, 2]
+    assert set(result.snapshots[1]) == {"whiten.weight", "whiten.bias"}
+    assert torch.equal(result.snapshots[2]["whiten.weight"], model.whiten.weight.detach())
+
+
+def test_time_budget_shortens_the_run():
+    ds = separable(n_per_class=64)
+    model = tiny_model()
+    result = fit(model, ds, None, config(epochs=500, max_minutes=0.05), Normalization.fit(ds.images),
+                 progress=False)
+    assert 1 <= len(result.history) < 500
+    assert result.seconds < 0.05 * 60 * 2
+
+
+def test_test_split_that_is_the_training_set_is_refused(tiny_checkpoint):
+    from cnnviz.checkpoints import checkpoint_data
+    from cnnviz.data import DatasetError
+
+    ckpt, tree = tiny_checkpoint
+    with pytest.raises(DatasetError, match="training set itself"):
+        checkpoint_data(ckpt.meta, tree.root / "train", "test")

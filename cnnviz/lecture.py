@@ -1,0 +1,161 @@
+"""Lecture figures for a checkpoint, written as PNG (for slides) and HTML (interactive), offline.
+
+``write_lecture_figures`` is what ``cnnviz figures`` runs: kernels always; feature maps for an
+image (given, or the first test image); nearest neighbours and the confusion matrix when data is
+given. PNGs are composed with Pillow (no browser needed); HTML files share one local copy of
+plotly.js, so they open without the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from torch import nn
+
+from .checkpoints import Checkpoint, checkpoint_data
+from .data import ImageDataset, decode_image
+from .evaluate import softmax
+from .figures.attribution import colorize
+from .figures.confusion import confusion_heatmap
+from .figures.feature_maps import feature_grid_figure
+from .figures.filters import filter_grid_figure, grid_image
+from .figures.neighbours import neighbours_figure
+from .inspect.confusion import confusion_from_logits
+from .inspect.feature_maps import channel_grid, feature_maps
+from .inspect.features import cached_features
+from .inspect.filters import first_layer_filters
+from .inspect.neighbours import NeighbourIndex
+
+
+@dataclass
+class LectureFigures:
+    """Paths written, by figure name (``kernels``, ``feature_maps``, ``neighbours``, ``confusion``)."""
+
+    png: dict[str, Path] = field(default_factory=dict)
+    html: dict[str, Path] = field(default_factory=dict)
+
+
+def default_feature_layer(ckpt: Checkpoint) -> str:
+    """A middle convolutional layer: detailed enough to see parts, coarse enough to read."""
+    names = [n for n in ckpt.model.layer_names() if isinstance(ckpt.model.get_submodule(n), nn.Conv2d)]
+    names = names or ckpt.model.layer_names()
+    return names[len(names) // 2]
+
+
+def _save_html(fig, path: Path) -> Path:
+    fig.write_html(str(path), include_plotlyjs="directory", full_html=True)
+    return path
+
+
+def _labelled_strip(images: list[np.ndarray], captions: list[str], scale: int, title: str) -> Image.Image:
+    """Images side by side, each with a caption above; a title line on top."""
+    tiles = [Image.fromarray(im).resize((im.shape[1] * scale, im.shape[0] * scale), Image.NEAREST) for im in images]
+    w = sum(t.width for t in tiles) + 6 * (len(tiles) + 1)
+    h = max(t.height for t in tiles) + 40
+    canvas = Image.new("RGB", (max(w, 300), h), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((6, 2), title, fill="black")
+    x = 6
+    for t, cap in zip(tiles, captions):
+        draw.text((x, 16), cap[: max(4, t.width // 6)], fill="black")
+        canvas.paste(t, (x, 34))
+        x += t.width + 6
+    return canvas
+
+
+def confusion_png(counts: np.ndarray, classes: list[str], cell: int = 28) -> Image.Image:
+    """Row-normalised confusion matrix as a picture: true classes down, predicted across."""
+    k = len(classes)
+    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    label_w = 8 * max(len(c) for c in classes) + 10
+    img = Image.new("RGB", (label_w + k * cell + 10, label_w + k * cell + 10), "white")
+    draw = ImageDraw.Draw(img)
+    colours = colorize(1 - rates, "gray")  # white = never, black = always
+    for i in range(k):
+        draw.text((4, label_w + i * cell + cell // 3), classes[i], fill="black")
+        for j in range(k):
+            x0, y0 = label_w + j * cell, label_w + i * cell
+            draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=tuple(int(v) for v in colours[i, j]))
+            if counts[i, j]:
+                draw.text((x0 + 3, y0 + cell // 3), str(int(counts[i, j])),
+                          fill="white" if rates[i, j] > 0.5 else "black")
+    for j in range(k):  # column labels, rotated
+        lbl = Image.new("RGB", (label_w, cell), "white")
+        ImageDraw.Draw(lbl).text((2, cell // 3), classes[j], fill="black")
+        img.paste(lbl.rotate(90, expand=True), (label_w + j * cell, 0))
+    return img
+
+
+def write_lecture_figures(ckpt: Checkpoint, out_dir: str | Path, data: str | Path | None = None,
+                          image: str | Path | None = None, layer: str | None = None, k: int = 6,
+                          progress: bool = False) -> LectureFigures:
+    """Write the lecture figures of ``ckpt`` into ``out_dir`` and return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res = LectureFigures()
+    model, meta = ckpt.model, ckpt.meta
+
+    filters = first_layer_filters(model, normalize="per_filter")
+    order = filters.order_by("color")
+    Image.fromarray(grid_image(filters.images[order], scale=max(2, 48 // filters.kernel_size[0]))).save(out / "kernels.png")
+    res.png["kernels"] = out / "kernels.png"
+    res.html["kernels"] = _save_html(filter_grid_figure(filters, order=order), out / "kernels.html")
+
+    test: ImageDataset | None = None
+    if data is not None:
+        test = checkpoint_data(meta, data, "test", progress=progress)
+    if image is not None:
+        picture = decode_image(Path(image).read_bytes(), meta.preprocess)
+    elif test is not None and len(test):
+        picture = test.images[0]
+    else:
+        picture = None
+    if picture is not None:
+        layer = layer or default_feature_layer(ckpt)
+        fm = feature_maps(model, picture, layer, meta.normalization)
+        grid = channel_grid(fm.maps[0], fm.order[0], max_channels=64)
+        rgb = colorize(np.nan_to_num(grid, nan=1.0), "gray")
+        Image.fromarray(rgb).resize((rgb.shape[1] * 4, rgb.shape[0] * 4), Image.NEAREST).save(out / "feature_maps.png")
+        res.png["feature_maps"] = out / "feature_maps.png"
+        res.html["feature_maps"] = _save_html(feature_grid_figure(fm), out / "feature_maps.html")
+
+    if test is not None and test.labelled and data is not None:
+        train = checkpoint_data(meta, data, "train", progress=progress)
+        tr = cached_features(ckpt, train, "train", progress=progress)
+        te = cached_features(ckpt, test, "test", progress=progress)
+        index = NeighbourIndex(tr.features, metrics=("euclidean",))
+        pix = NeighbourIndex.from_images(train.images)
+        q = 0
+        probs = softmax(te.logits[q:q + 1])[0]
+        top = [(meta.classes[i], float(probs[i])) for i in np.argsort(-probs)[:5]]
+        nf = index.query(te.features[q], k)
+        npix = pix.query(test.images[q].reshape(-1).astype(np.float32), k)
+        fig = neighbours_figure(test.images[q], top, train.images[nf.indices[0]], train.images[npix.indices[0]],
+                                [meta.classes[train.labels[i]] for i in nf.indices[0]],
+                                [meta.classes[train.labels[i]] for i in npix.indices[0]],
+                                title=f"test image of {meta.classes[test.labels[q]]}: nearest training images")
+        res.html["neighbours"] = _save_html(fig, out / "neighbours.html")
+        scale = max(1, 96 // meta.input_size)
+        rows = [
+            _labelled_strip([test.images[q]], [f"{c} {p:.2f}" for c, p in top[:1]], scale, "test image, top class"),
+            _labelled_strip(list(train.images[nf.indices[0]]), [meta.classes[train.labels[i]] for i in nf.indices[0]],
+                            scale, "nearest in feature space"),
+            _labelled_strip(list(train.images[npix.indices[0]]), [meta.classes[train.labels[i]] for i in npix.indices[0]],
+                            scale, "nearest in pixel space"),
+        ]
+        sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
+        y = 0
+        for r in rows:
+            sheet.paste(r, (0, y))
+            y += r.height
+        sheet.save(out / "neighbours.png")
+        res.png["neighbours"] = out / "neighbours.png"
+
+        conf = confusion_from_logits(test.labels, te.logits, meta.classes)
+        confusion_png(conf.counts, meta.classes).save(out / "confusion.png")
+        res.png["confusion"] = out / "confusion.png"
+        res.html["confusion"] = _save_html(confusion_heatmap(conf, normalised=True), out / "confusion.html")
+    return res
