@@ -1,4 +1,5 @@
-"""cnnviz dashboard: `streamlit run dashboard/app.py`."""
+"""cnnviz dashboard: `streamlit run dashboard/app.py`. A router and frame: the shared sidebar
+picks the checkpoint and dataset; each page is one file in views/."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a pl
 
 st.set_page_config(page_title="cnnviz", page_icon=":material/grid_view:", layout="wide")
 
-pages = [
-    st.Page("views/model.py", title="Model", icon=":material/account_tree:", default=True),
+PAGES = [
+    st.Page("views/model.py", title="Model", icon=":material/account_tree:", default=True, url_path="model"),
+    st.Page("views/filters.py", title="Filters", icon=":material/grid_on:", url_path="filters"),
+    st.Page("views/feature_maps.py", title="Feature maps", icon=":material/layers:", url_path="feature_maps"),
+    st.Page("views/receptive_fields.py", title="Receptive fields", icon=":material/center_focus_strong:",
+            url_path="receptive_fields"),
+    st.Page("views/neighbours.py", title="Neighbours", icon=":material/scatter_plot:", url_path="neighbours"),
+    st.Page("views/mistakes.py", title="Mistakes", icon=":material/report:", url_path="mistakes"),
+    st.Page("views/attributions.py", title="Attributions", icon=":material/visibility:", url_path="attributions"),
+    st.Page("views/predict.py", title="Predict", icon=":material/upload:", url_path="predict"),
 ]
-st.navigation(pages).run()
+st.navigation(PAGES).run()

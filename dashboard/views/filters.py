@@ -1,0 +1,56 @@
+"""Filters page: the first-layer kernels at lecture size, one enlarged, and their evolution."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.state import sidebar
+from cnnviz.checkpoints import load_snapshots
+from cnnviz.figures.filters import filter_channels_figure, filter_grid_figure
+from cnnviz.inspect.filters import first_layer_filters, first_layer_filters_from_state
+
+
+@st.cache_resource(max_entries=4)
+def snapshots(sha: str, _ckpt) -> dict:
+    """Weights saved during training, by epoch (empty when none were saved)."""
+    return load_snapshots(_ckpt)
+
+
+ctx = sidebar()
+st.title("First-layer filters")
+if ctx is not None:
+    model = ctx.ckpt.model
+    conv = model.first_conv
+    st.caption(f"The {conv.out_channels} kernels of the first convolution ({conv.in_channels}x"
+               f"{conv.kernel_size[0]}x{conv.kernel_size[1]}, stride {conv.stride[0]}) drawn as colour "
+               "images, as in figure 3 of the AlexNet paper.")
+    c1, c2, c3 = st.columns(3)
+    norm = c1.radio("Normalisation", ["per_filter", "global"], horizontal=True, key="f_norm",
+                    format_func=lambda s: {"per_filter": "each filter", "global": "all filters together"}[s])
+    order_key = c2.radio("Order", ["index", "norm", "color"], horizontal=True, key="f_order",
+                         format_func=lambda s: {"index": "as learned", "norm": "by norm",
+                                                "color": "colour-specific first"}[s])
+    snaps = snapshots(ctx.ckpt.sha256, ctx.ckpt)
+    state = None
+    if snaps:
+        epochs = list(snaps) + ["final"]
+        when = c3.select_slider("Training epoch", options=epochs, value="final", key="f_epoch",
+                                help="Snapshots saved during training: watch the kernels form.")
+        if when != "final":
+            state = snaps[when]
+    else:
+        c3.caption("No epoch snapshots in this checkpoint (train with --snapshot-epochs to add them).")
+    filters = (first_layer_filters(model, normalize=norm) if state is None
+               else first_layer_filters_from_state(model, state, normalize=norm))
+    order = None if order_key == "index" else filters.order_by(order_key)
+    st.plotly_chart(filter_grid_figure(filters, order=order), key="f_grid")
+    qp = st.query_params.get("filter")
+    default = int(qp) if qp is not None and qp.isdigit() and int(qp) < len(filters) else 0
+    idx = st.number_input("Enlarge filter", 0, len(filters) - 1, default, key="f_idx",
+                          help="Hover the grid to see each filter's number.")
+    st.query_params["filter"] = str(idx)
+    left, right = st.columns([1, 3])
+    big = filters.images[idx].repeat(192 // filters.kernel_size[0], 0).repeat(192 // filters.kernel_size[1], 1)
+    left.image(big, caption=f"filter {idx}", clamp=True)
+    left.write(f"norm {filters.norms[idx]:.3f}, colourfulness {filters.colorfulness[idx]:.2f}")
+    right.plotly_chart(filter_channels_figure(filters, idx), key="f_channels")
