@@ -30,10 +30,12 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Iterator, Literal, Sequence
 
 import numpy as np
 from PIL import Image
+
+from .runtime import Progress, progress_reporter
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 CIFAR10_CLASSES = (
@@ -452,7 +454,7 @@ def load_dataset(
     split: Split | None = None,
     preprocess: Preprocess | None = None,
     cache_dir: str | os.PathLike | None = None,
-    progress: Callable[[int, int], None] | bool = False,
+    progress: Progress = False,
     workers: int | None = None,
 ) -> ImageDataset:
     """Load (decoding once, then from cache) the images of ``split`` found at ``path``.
@@ -513,17 +515,6 @@ def _write_cache(entry: Path, ds: ImageDataset) -> None:
         raise
 
 
-def _progress_callback(progress, total: int, desc: str):
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc=desc, unit="img")
-        return (lambda done, total: bar.update(done - bar.n)), bar.close
-    if callable(progress):
-        return progress, (lambda: None)
-    return (lambda done, total: None), (lambda: None)
-
-
 def _decode_source(src: Source, pre: Preprocess, progress, workers: int | None) -> ImageDataset:
     if src.layout == "cifar_batches":
         return _decode_cifar_batches(src, pre)
@@ -531,7 +522,7 @@ def _decode_source(src: Source, pre: Preprocess, progress, workers: int | None) 
     n = len(src.members)
     out = np.zeros((n, pre.size, pre.size, 3), dtype=np.uint8)
     ok = np.zeros(n, dtype=bool)
-    update, close = _progress_callback(progress, n, f"decoding {src.path.name}")
+    update, close = progress_reporter(progress, n, f"decoding {src.path.name}")
 
     def work(chunk: range) -> int:
         for i in chunk:

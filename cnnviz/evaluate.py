@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+import contextlib
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -12,10 +13,35 @@ import torch
 from .checkpoints import Checkpoint, checkpoint_data
 from .data import DatasetError
 from .inputs import TTA, Normalization, tta_logits, to_input
-from .runtime import Runtime, eval_mode, resolve_runtime
+from .runtime import Progress, Runtime, eval_mode, progress_reporter, resolve_runtime
 
 
-@torch.no_grad()
+@contextlib.contextmanager
+def inference_batches(model: torch.nn.Module, images: np.ndarray, norm: Normalization,
+                      runtime: Runtime | None = None, batch_size: int = 500, progress: Progress = False,
+                      desc: str = "predicting") -> Iterator[Iterator[tuple[int, torch.Tensor]]]:
+    """Context yielding an iterator of ``(start, x)`` normalised input batches of ``images``
+    (``(N, H, W, 3) uint8``), with the model on ``runtime``'s device in eval mode and gradients
+    off. Progress advances per batch; the model's device and modes are restored on exit."""
+    rt = runtime or resolve_runtime()
+    n = len(images)
+    update, close = progress_reporter(progress, n, desc)
+    home = next(iter(model.parameters()), torch.empty(0)).device
+
+    def batches() -> Iterator[tuple[int, torch.Tensor]]:
+        for s in range(0, n, batch_size):
+            yield s, to_input(images[s:s + batch_size], norm, rt.device, rt.memory_format)
+            update(min(s + batch_size, n), n)
+
+    model.to(rt.device)
+    try:
+        with eval_mode(model), torch.no_grad():
+            yield batches()
+    finally:
+        close()
+        model.to(home)
+
+
 def predict_logits(
     model: torch.nn.Module,
     images: np.ndarray,
@@ -23,40 +49,22 @@ def predict_logits(
     runtime: Runtime | None = None,
     batch_size: int = 500,
     tta: TTA = "none",
-    progress: bool | Callable[[int, int], None] = False,
+    progress: Progress = False,
 ) -> np.ndarray:
     """``(N, H, W, 3) uint8`` images -> ``(N, num_classes) float32`` logits.
 
     Runs in eval mode (restored after) on ``runtime`` (default: best available).
     """
     rt = runtime or resolve_runtime()
-    n = len(images)
-    out: list[np.ndarray] = []
-    bar = None
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n, desc="predicting", unit="img")
-    home = next(model.parameters()).device
-    model.to(rt.device)
-    try:
-        with eval_mode(model):
-            for s in range(0, n, batch_size):
-                x = to_input(images[s:s + batch_size], norm, rt.device, rt.memory_format)
-                with rt.autocast():
-                    logits = tta_logits(model, x, tta)
-                out.append(logits.float().cpu().numpy())
-                done = min(s + batch_size, n)
-                if bar is not None:
-                    bar.update(done - bar.n)
-                elif callable(progress):
-                    progress(done, n)
-    finally:
-        if bar is not None:
-            bar.close()
-        model.to(home)
-    k = getattr(model, "num_classes", 0)
-    return np.concatenate(out) if out else np.zeros((0, k), np.float32)
+    out = np.zeros((len(images), int(getattr(model, "num_classes", 0))), np.float32)
+    with inference_batches(model, images, norm, rt, batch_size, progress) as batches:
+        for s, x in batches:
+            with rt.autocast():
+                logits = tta_logits(model, x, tta).float()
+            if out.shape[1] != logits.shape[1]:
+                out = np.zeros((len(images), logits.shape[1]), np.float32)
+            out[s:s + len(x)] = logits.cpu().numpy()
+    return out
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -5,11 +5,26 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Callable, Iterator, Literal, Union
 
 import torch
 
 Precision = Literal["auto", "bf16", "fp32"]
+Progress = Union[bool, Callable[[int, int], None]]
+"""``True`` for a tqdm bar, or a callback ``(done, total)`` (e.g. the dashboard's bar)."""
+
+
+def progress_reporter(progress: Progress, total: int, desc: str
+                      ) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """``(update(done, total), close())`` for a :data:`Progress` argument."""
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit="img")
+        return (lambda done, _total: bar.update(done - bar.n)), bar.close
+    if callable(progress):
+        return progress, (lambda: None)
+    return (lambda done, _total: None), (lambda: None)
 
 
 def pick_device(name: str | None = "auto") -> torch.device:

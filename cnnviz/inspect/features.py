@@ -27,10 +27,10 @@ import torch
 
 from ..checkpoints import Checkpoint
 from ..data import ImageDataset, default_cache_dir
-from ..inputs import Normalization, to_input
-from ..runtime import Runtime, eval_mode, resolve_runtime
+from ..evaluate import inference_batches
+from ..inputs import Normalization
+from ..runtime import Progress, Runtime, resolve_runtime
 
-Progress = bool | Callable[[int, int], None]
 _FORMAT = "cnnviz-features/1"
 
 
@@ -69,39 +69,21 @@ def _embed_pass(model: torch.nn.Module, images: np.ndarray, norm: Normalization,
     ``model.head`` applied (in float32) to those same features."""
     rt = runtime or resolve_runtime()
     n = len(images)
-    bar = None
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n, desc="features", unit="img")
-    home = next(iter(model.parameters()), torch.empty(0)).device
     feats: np.ndarray | None = None
     logits: np.ndarray | None = None
-    model.to(rt.device)
-    try:
-        with eval_mode(model):
-            for s in range(0, n, batch_size):
-                x = to_input(images[s:s + batch_size], norm, rt.device, rt.memory_format)
-                with rt.autocast():
-                    z = model.embed(x)
-                z = z.float().flatten(1)
-                if feats is None:  # allocated once: no concatenation doubling a large matrix
-                    feats = np.empty((n, z.shape[1]), np.float32)
-                feats[s:s + len(z)] = z.cpu().numpy()
-                if with_logits:
-                    y = model.head(z).float()
-                    if logits is None:
-                        logits = np.empty((n, y.shape[1]), np.float32)
-                    logits[s:s + len(y)] = y.cpu().numpy()
-                done = min(s + batch_size, n)
-                if bar is not None:
-                    bar.update(done - bar.n)
-                elif callable(progress):
-                    progress(done, n)
-    finally:
-        if bar is not None:
-            bar.close()
-        model.to(home)
+    with inference_batches(model, images, norm, rt, batch_size, progress, "features") as batches:
+        for s, x in batches:
+            with rt.autocast():
+                z = model.embed(x)
+            z = z.float().flatten(1)
+            if feats is None:  # allocated once: no concatenation doubling a large matrix
+                feats = np.empty((n, z.shape[1]), np.float32)
+            feats[s:s + len(z)] = z.cpu().numpy()
+            if with_logits:
+                y = model.head(z).float()
+                if logits is None:
+                    logits = np.empty((n, y.shape[1]), np.float32)
+                logits[s:s + len(y)] = y.cpu().numpy()
     if feats is None:
         feats = np.zeros((0, int(getattr(model, "embed_dim", 0))), np.float32)
     if with_logits and logits is None:

@@ -9,7 +9,6 @@ trainable biases, and a max-pooled linear head. The penultimate vector is the fl
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import register_model
