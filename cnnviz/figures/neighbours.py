@@ -44,16 +44,16 @@ def neighbours_figure(
     if pixel_images is not None:
         specs.append([{"type": "image"}] * cols)
         titles += [_caption(pixel_captions, i) for i in range(cols)]
-    row_titles = ["", "nearest in feature space", "nearest in pixel space"][:rows]
-    fig = make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=titles, row_titles=row_titles,
-                        row_heights=[1.0] * rows, vertical_spacing=0.12, horizontal_spacing=0.02)
+    fig = make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=titles,
+                        row_heights=[1.0] * rows, vertical_spacing=0.16, horizontal_spacing=0.02)
     fig.add_trace(go.Image(z=np.asarray(query, np.uint8), hoverinfo="skip", name="test image"), 1, 1)
     names = [c for c, _ in top_classes][::-1]  # most probable at the top
     probs = [float(p) for _, p in top_classes][::-1]
     fig.add_trace(go.Bar(x=probs, y=names, orientation="h", name="probability",
-                         text=[f"{p:.1%}" for p in probs], textposition="auto",
-                         hovertemplate="%{y}: %{x:.1%}<extra></extra>"), 1, 2)
-    fig.update_xaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
+                         text=[f"{n}  {p:.1%}" for n, p in zip(names, probs)], textposition="outside",
+                         cliponaxis=False, hovertemplate="%{y}: %{x:.1%}<extra></extra>"), 1, 2)
+    fig.update_xaxes(range=[0, 1.35], tickformat=".0%", row=1, col=2)
+    fig.update_yaxes(showticklabels=False, row=1, col=2)  # class names ride on the bars
     for i, img in enumerate(feature_images):
         fig.add_trace(go.Image(z=np.asarray(img, np.uint8), name=_caption(feature_captions, i),
                                hoverinfo="name"), 2, i + 1)
@@ -70,6 +70,11 @@ def neighbours_figure(
             fig.update_xaxes(visible=False, row=r, col=c)
             fig.update_yaxes(visible=False, row=r, col=c)
     fig.update_annotations(font_size=11)
+    row_names = {2: "nearest in feature space", 3: "nearest in pixel space"}
+    for r in range(2, rows + 1):  # a label over each neighbour row, left-aligned
+        top = fig.get_subplot(r, 1).yaxis.domain[1]
+        fig.add_annotation(text=f"<b>{row_names[r]}</b>", xref="paper", yref="paper", x=0, y=top + 0.075,
+                           xanchor="left", yanchor="bottom", showarrow=False, font_size=12)
     fig.update_layout(title=title or None, showlegend=False, height=170 * rows + 60,
                       margin=dict(l=40, r=10, t=60 if title else 40, b=10))
     return fig

@@ -56,13 +56,13 @@ if ctx is not None:
         fig.update_layout(xaxis_title="epoch", yaxis=dict(title="accuracy", range=[0, 1]),
                           yaxis2=dict(title="loss", overlaying="y", side="right"), height=360,
                           margin=dict(t=20, b=40), legend=dict(orientation="h"))
-        st.plotly_chart(fig, use_container_width=True)
+        st.plotly_chart(fig, width="stretch")
         info = m.info
         st.caption(f"Trained {len(m.history)} epochs in {info.get('train_seconds', '?')} s on "
                    f"{info.get('runtime', '?')}; {info.get('train_images', '?')} training images, "
                    f"{info.get('val_images', '?')} held out for validation (seed {m.split.seed if m.split else '-'}).")
     st.subheader("Layers")
-    st.dataframe(architecture_table(ctx.ckpt.sha256, ctx.ckpt), hide_index=True, use_container_width=True)
+    st.dataframe(architecture_table(ctx.ckpt.sha256, ctx.ckpt), hide_index=True, width="stretch")
     with st.expander("Classes"):
         st.write(", ".join(m.classes))
     with st.expander("Full description (JSON)"):

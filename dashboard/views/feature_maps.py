@@ -1,0 +1,60 @@
+"""Feature maps page: what one layer outputs for one image, strongest channels first, one enlarged."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.state import need_data, pick_image, sidebar
+from cnnviz.figures.feature_maps import feature_channel_figure, feature_grid_figure
+from cnnviz.inspect.feature_maps import feature_maps
+
+
+def qp_int(name: str, lo: int, hi: int) -> int | None:
+    """Query parameter ``name`` as an int in ``[lo, hi]``, else None."""
+    v = st.query_params.get(name)
+    return int(v) if v is not None and v.isdigit() and lo <= int(v) <= hi else None
+
+
+ctx = sidebar()
+st.title("Feature maps")
+if ctx is not None:
+    model, meta = ctx.ckpt.model, ctx.ckpt.meta
+    names = model.layer_names()
+    convs = [n for n in names if type(model.get_submodule(n)).__name__ == "Conv2d"]
+    st.caption("What one layer hands to the next for one image: each channel is a map of where its "
+               "pattern occurs. Early layers answer to edges and colours, later ones to larger parts.")
+    top_left, top_right = st.columns([3, 2])
+    with top_left:
+        picked = pick_image(ctx, "fm")
+        if picked is None and st.session_state.get("fm_src") == "upload" and not (ctx.data and ctx.data.exists()):
+            need_data(ctx)  # nothing uploaded yet: also say how to get the dataset
+    prev_layer = st.query_params.get("layer")
+    default_layer = prev_layer if prev_layer in names else (convs[len(convs) // 2] if convs else names[0])
+    layer = top_right.selectbox("Layer", names, index=names.index(default_layer), key="fm_layer",
+                                help="The model's layers in forward order; the default is a middle convolution.")
+    st.query_params["layer"] = layer
+    if picked is None:
+        st.query_params.pop("ch", None)
+    else:
+        image, caption, label = picked
+        fm = feature_maps(model, image, layer, meta.normalization)
+        n_ch = fm.num_channels
+        shown = n_ch
+        if n_ch > 8:
+            shown = top_right.slider("Channels shown", 8, min(n_ch, 256), min(n_ch, 64), key="fm_max",
+                                     help="The strongest channels by mean activation, at most 256.")
+        left, right = st.columns([3, 2])
+        with left:
+            st.plotly_chart(feature_grid_figure(fm, max_channels=shown), key="fm_grid", width="stretch")
+            st.caption(f"Output {' x '.join(map(str, fm.shape[1:]))}. Strongest channels: "
+                       + ", ".join(str(c) for c in fm.order[0, :10]) + ". Hover a tile for its channel number.")
+        with right:
+            truth = f" (true class: {meta.classes[label]})" if label is not None and label >= 0 else ""
+            st.image(image, caption=caption + truth, width=224)
+            # a new layer starts at its strongest channel; the same layer keeps the URL's channel
+            default_ch = qp_int("ch", 0, n_ch - 1) if prev_layer == layer else None
+            ch = st.number_input("Enlarge channel", 0, n_ch - 1,
+                                 int(fm.order[0, 0]) if default_ch is None else default_ch,
+                                 key=f"fm_ch_{layer}", help="The channel number shown when hovering the grid.")
+            st.query_params["ch"] = str(ch)
+            st.plotly_chart(feature_channel_figure(fm, int(ch)), key="fm_channel", width="stretch")

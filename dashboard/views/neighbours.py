@@ -1,0 +1,152 @@
+"""Neighbours page: AlexNet's figure 4 (a test image, its top-5 classes, its nearest training
+images in feature space beside those in pixel space), the 2-D map of the whole evaluation split,
+and how often an image's nearest training images share its class."""
+
+from __future__ import annotations
+
+import random
+
+import streamlit as st
+
+from dashboard.state import (Context, eval_split, features, model_lock, need_data, neighbour_index,
+                             pick_image, sidebar)
+from cnnviz.evaluate import softmax
+from cnnviz.figures.confusion import readable_class_names
+from cnnviz.figures.neighbours import neighbours_figure, purity_figure
+from cnnviz.figures.projection import projection_figure
+from cnnviz.inspect.features import FeatureSet, extract_features
+from cnnviz.inspect.neighbours import METRICS, NeighbourIndex, PurityResult, neighbour_purity, pixel_vectors
+from cnnviz.inspect.projection import Projection, project, umap_available
+from cnnviz.predict import Predictions, predict_images
+
+K_MAX = 16
+PURITY_K = [1, 5, 10, 20, 50]
+MAP_SHOWN = 24  # images shown for a selection on the map
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def projection(sha: str, data: str, split: str, method: str, _fs: FeatureSet) -> Projection:
+    """Every point of the split in 2-D; t-SNE on 10,000 points takes a while, so once only."""
+    return project(_fs.features, method, labels=_fs.labels)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def purity(sha: str, data: str, split: str, k: int, metric: str, _index: NeighbourIndex, _train: FeatureSet,
+           _test: FeatureSet, num_classes: int) -> PurityResult:
+    """Share of each test image's ``k`` nearest training images that have its class."""
+    return neighbour_purity(_index, _train.labels, _test.features, _test.labels, k, metric, num_classes)
+
+
+def _random_image(n: int) -> None:
+    """Button callback: a random image of the evaluation split, put in the URL; the picker's
+    widgets are reset so they follow the URL."""
+    st.query_params["img"] = str(random.randrange(n))
+    st.session_state["nn_src"] = "dataset"
+    for key in ("nn_cls", "nn_n"):
+        st.session_state.pop(key, None)
+
+
+def _query(ctx: Context, image, caption: str, eval_fs: FeatureSet):
+    """Feature vector and top-5 classes of the chosen image: from the cached features of the
+    evaluation split for a dataset image, computed for an upload."""
+    if st.session_state.get("nn_src") == "upload":
+        with model_lock(ctx.ckpt.sha256):
+            feat = extract_features(ctx.ckpt, image[None])[0]
+            preds = predict_images(ctx.ckpt, image[None], [caption])
+        return feat, preds.top_k(5)[0], "with test-time augmentation"
+    idx = int(st.query_params["img"])
+    preds = Predictions([caption], list(ctx.ckpt.meta.classes), softmax(eval_fs.logits[idx:idx + 1]), [])
+    return eval_fs.features[idx], preds.top_k(5)[0], "single view, as on the Mistakes page"
+
+
+ctx = sidebar()
+st.title("Nearest neighbours")
+if ctx is not None and need_data(ctx):
+    split = eval_split(ctx)
+    train, evaluation = features(ctx, "train"), features(ctx, split)
+    if train is not None and evaluation is not None:
+        train_ds, train_fs = train
+        eval_ds, eval_fs = evaluation
+        classes = ctx.ckpt.meta.classes
+        short = readable_class_names(classes, max_len=14)  # for captions under small images
+        st.caption(f"AlexNet's figure 4: the images of the training split ({len(train_ds):,}) whose "
+                   f"{train_fs.features.shape[1]}-d penultimate features are nearest to the test image's, "
+                   "beside those nearest in raw pixels. Feature neighbours share the class even when "
+                   "pose and colour differ; pixel neighbours mostly share colour and layout.")
+        kmax = min(K_MAX, len(train_ds))
+        qp_k = st.query_params.get("k")
+        qp_metric = st.query_params.get("metric")
+        c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+        metric = c1.selectbox("Feature distance", METRICS, key="nn_metric",
+                              index=METRICS.index(qp_metric) if qp_metric in METRICS else 0,
+                              help="Pixel neighbours always use Euclidean distance.")
+        if st.session_state.get("nn_k", 1) > kmax:  # another model's larger training set
+            del st.session_state["nn_k"]
+        k = kmax if kmax < 2 else c2.slider(
+            "Neighbours shown (k)", 1, kmax, key="nn_k",
+            value=int(qp_k) if qp_k is not None and qp_k.isdigit() and 1 <= int(qp_k) <= kmax else min(6, kmax))
+        c3.button("Random test image", on_click=_random_image, args=(len(eval_ds),), key="nn_random",
+                  icon=":material/casino:")
+        st.query_params["metric"] = metric
+        st.query_params["k"] = str(k)
+
+        picked = pick_image(ctx, "nn")
+        if picked is not None:
+            image, caption, label = picked
+            feat, top, how = _query(ctx, image, caption, eval_fs)
+            fn = neighbour_index(ctx, "features", train_fs.features).query(feat, k, metric)
+            pn = neighbour_index(ctx, "pixels", train_ds.images).query(pixel_vectors(image), k, "euclidean")
+            title = caption + (f" (true class: {classes[label]})" if label is not None and label >= 0 else "")
+            fig = neighbours_figure(
+                image, [(c.replace("_", " "), p) for c, p in top],
+                train_ds.images[fn.indices[0]], train_ds.images[pn.indices[0]],
+                [f"{short[train_ds.labels[i]]} {d:.2f}" for i, d in zip(fn.indices[0], fn.distances[0])],
+                [f"{short[train_ds.labels[i]]} {d:.0f}" for i, d in zip(pn.indices[0], pn.distances[0])],
+                title=title)
+            st.plotly_chart(fig, key="nn_fig")
+            st.caption(f"Top-5 probabilities {how}. First row of neighbours: nearest in feature space "
+                       f"({metric} distance); second row: nearest in pixel space (Euclidean distance over "
+                       "0-255 values). Above each: its class and distance.")
+
+        st.subheader(f"Map of the {split} split")
+        methods = ["pca", "tsne", "umap"]
+        labels = {"pca": "PCA", "tsne": "t-SNE",
+                  "umap": "UMAP" if umap_available() else "UMAP-like (spectral embedding)"}
+        qp_proj = st.query_params.get("proj")
+        method = st.radio("Projection", methods, horizontal=True, key="nn_proj", format_func=labels.get,
+                          index=methods.index(qp_proj) if qp_proj in methods else 0,
+                          help="PCA is instant; t-SNE and UMAP first reduce to 50 dimensions with PCA and "
+                               "take from seconds to a few minutes on 10,000 images (computed once).")
+        st.query_params["proj"] = method
+        with st.spinner(f"Projecting {len(eval_fs):,} points with {labels[method]} (once per model)..."):
+            proj = projection(ctx.ckpt.sha256, str(ctx.data), split, method, eval_fs)
+        if method == "umap" and proj.method == "spectral":
+            st.caption("umap-learn is not installed: this is the spectral embedding of the same "
+                       "15-nearest-neighbour graph that UMAP starts from (`pip install umap-learn` for UMAP).")
+        event = st.plotly_chart(projection_figure(proj, classes, ids=eval_fs.ids), key="nn_map",
+                                on_select="rerun", selection_mode=("points", "box", "lasso"))
+        rows = [int(p["customdata"][0]) for p in event.selection.points if p.get("customdata")]
+        if rows:
+            st.caption(f"{len(rows)} selected" + (f"; the first {MAP_SHOWN}:" if len(rows) > MAP_SHOWN else ":"))
+            cols = st.columns(8)
+            for j, i in enumerate(rows[:MAP_SHOWN]):
+                pred = int(eval_fs.logits[i].argmax())
+                cols[j % 8].image(eval_ds.images[i], width=96,
+                                  caption=f"#{i} {short[eval_ds.labels[i]] if eval_ds.labels[i] >= 0 else ''}"
+                                          f" → {short[pred]}")
+        else:
+            st.caption("Click a point, or drag a box or lasso around a cluster, to see its images.")
+
+        st.subheader("Neighbour purity")
+        if eval_ds.labelled:
+            options = [v for v in PURITY_K if v <= len(train_ds)]
+            pk = st.select_slider("Neighbours per test image", options, value=10 if 10 in options else options[-1],
+                                  key="nn_pk")
+            with st.spinner(f"Finding the {pk} nearest training images of {len(eval_fs):,} test images..."):
+                res = purity(ctx.ckpt.sha256, str(ctx.data), split, pk, metric,
+                             neighbour_index(ctx, "features", train_fs.features), train_fs, eval_fs, len(classes))
+            st.plotly_chart(purity_figure(res, classes), key="nn_purity")
+            st.caption(f"For each {split} image, the share of its {pk} nearest training images ({metric} "
+                       "distance between penultimate features) with the same class, averaged per class.")
+        else:
+            st.info(f"The {split} images carry no labels, so purity cannot be measured.")

@@ -1,0 +1,116 @@
+"""Predict page: classify uploaded images, or every image of a folder or zip (such as the Simpsons
+competition's test set), and download the predictions as the competition's ``id,character`` CSV.
+Uploads are decoded in memory; nothing is written to disk."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.state import model_lock, progress_bar, sidebar, upload_images
+from cnnviz.checkpoints import Checkpoint
+from cnnviz.data import DatasetError, load_dataset
+from cnnviz.figures.projection import thumbnails_b64
+from cnnviz.predict import Predictions, predict_folder, predict_images
+
+THUMB = 64
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def folder_predictions(sha: str, path: str, mtime: float, _ckpt: Checkpoint) -> Predictions:
+    """Predictions for every image of ``path`` (kept while the folder is unchanged)."""
+    bar = progress_bar("Reading and classifying the images")
+    try:
+        with model_lock(sha):
+            return predict_folder(_ckpt, path, progress=bar)
+    finally:
+        bar.close()
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def folder_thumbnails(path: str, mtime: float, preprocess: str, _ckpt: Checkpoint) -> dict[str, str]:
+    """id -> small PNG data URI of each image of ``path`` (decoded images come from the disk cache
+    that the prediction filled)."""
+    ds = load_dataset(path, None, _ckpt.meta.preprocess)
+    return dict(zip(ds.ids, thumbnails_b64(ds.images, THUMB)))
+
+
+def show(preds: Predictions, thumbnails: list[str] | None, key: str) -> None:
+    """Download button, a count per predicted class, and one table row per image."""
+    if not preds.ids:
+        return
+    st.download_button("Download CSV (id,character)", preds.to_csv(), file_name="predictions.csv",
+                       mime="text/csv", on_click="ignore", key=f"{key}_csv", icon=":material/download:",
+                       type="primary")
+    top = preds.top_k(3)
+    table = pd.DataFrame({
+        "image": thumbnails if thumbnails is not None else [None] * len(preds.ids),
+        "id": preds.ids,
+        "character": preds.predicted,
+        "probability": [t[0][1] for t in top],
+        "top 3": [" · ".join(f"{c} {p:.0%}" for c, p in t) for t in top],
+    })
+    counts = Counter(preds.predicted)
+    st.caption(f"{len(preds.ids):,} images; most predicted: "
+               + ", ".join(f"{c} ({n})" for c, n in counts.most_common(5)))
+    st.dataframe(table, hide_index=True, key=f"{key}_table", row_height=THUMB + 8,
+                 column_config={
+                     "image": st.column_config.ImageColumn("image", width="small"),
+                     "probability": st.column_config.ProgressColumn(format="percent", min_value=0.0,
+                                                                    max_value=1.0),
+                 })
+
+
+ctx = sidebar()
+st.title("Predict")
+if ctx is not None:
+    m = ctx.ckpt.meta
+    st.caption(f"Each image is resized as the model was trained ({m.preprocess.size} px, "
+               f"{m.preprocess.mode}) and classified among its {len(m.classes)} classes"
+               f"{' with test-time augmentation (' + str(m.tta) + ')' if m.tta and m.tta != 'none' else ''}. "
+               "The CSV has the competition's `id,character` columns.")
+    source = st.radio("Images from", ["upload", "folder"], horizontal=True, key="p_src",
+                      format_func={"upload": "upload", "folder": "a folder or zip on the server"}.get,
+                      index=1 if st.query_params.get("folder") else 0)
+    if source == "upload":
+        images, names = upload_images("Images to classify", "p_upload", m.preprocess, multiple=True)
+        if len(images):
+            ids = [Path(n).stem for n in names]  # "17.jpg" -> id 17, as the competition numbers them
+            dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
+            if dupes:
+                st.warning(f"Several files share the id {', '.join(dupes)} (same name, other extension).")
+            with model_lock(ctx.ckpt.sha256):
+                preds = predict_images(ctx.ckpt, images, ids)
+            show(preds, thumbnails_b64(images, THUMB), "p_up")
+        else:
+            st.caption("Drop one or many images (PNG, JPEG, ...): the id in the CSV is each file's name "
+                       "without its extension.")
+    else:
+        path = st.text_input("Folder or zip", key="p_path", value=st.query_params.get("folder", ""),
+                             placeholder="/data/simpsons/testset  or  testset.zip",
+                             help="A flat folder of numbered images (the competition's test set), a "
+                                  "labelled flat folder, a class tree, or a zip of any of them.")
+        if path:
+            st.query_params["folder"] = path
+            where = Path(path).expanduser()
+            if not where.exists():
+                st.error(f"`{where}` does not exist: give the path of a folder or zip of images on the "
+                         "machine that runs the dashboard (or upload the images instead).")
+            else:
+                try:
+                    preds = folder_predictions(ctx.ckpt.sha256, str(where), where.stat().st_mtime, ctx.ckpt)
+                except DatasetError as e:
+                    st.error(f"Cannot read images from `{where}`: {e}")
+                else:
+                    if preds.unreadable:
+                        st.warning(f"{len(preds.unreadable)} files are not readable images and have no "
+                                   f"prediction: {', '.join(preds.unreadable[:10])}"
+                                   + (" ..." if len(preds.unreadable) > 10 else ""))
+                    if not preds.ids:
+                        st.error(f"No images found in `{where}`.")
+                    thumbs = folder_thumbnails(str(where), where.stat().st_mtime,
+                                               str(m.preprocess.to_dict()), ctx.ckpt)
+                    show(preds, [thumbs.get(i) for i in preds.ids], "p_folder")

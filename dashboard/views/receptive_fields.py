@@ -1,0 +1,81 @@
+"""Receptive fields page: how far each layer sees, in theory (by layer) and in practice (one unit)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.state import model_lock, need_data, pick_image, sidebar
+from cnnviz.figures.feature_maps import feature_channel_figure
+from cnnviz.figures.receptive_field import receptive_field_figure, rf_growth_figure
+from cnnviz.inspect.feature_maps import feature_maps
+from cnnviz.inspect.receptive_field import LayerRF, gradient_rf, receptive_fields, unit_box
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def layer_fields(sha: str, size: int, _model) -> list[LayerRF]:
+    """Theoretical receptive field of every layer (one forward pass on a blank input)."""
+    return receptive_fields(_model, size)
+
+
+def qp_int(name: str, lo: int, hi: int, default: int) -> int:
+    """Query parameter ``name`` as an int in ``[lo, hi]``, else ``default``."""
+    v = st.query_params.get(name)
+    return int(v) if v is not None and v.isdigit() and lo <= int(v) <= hi else default
+
+
+ctx = sidebar()
+st.title("Receptive fields")
+if ctx is not None:
+    model, meta, size = ctx.ckpt.model, ctx.ckpt.meta, ctx.ckpt.meta.input_size
+    rfs = {r.name: r for r in layer_fields(ctx.ckpt.sha256, size, model)}
+    st.caption("The **theoretical** receptive field is every input pixel that can reach a unit through "
+               "the kernels and strides below it (the box); the **effective** one is how much each pixel "
+               "actually moves the unit for this image, |d unit / d pixel| (the glow): it is brightest at "
+               "the centre and usually much smaller, and pooling and ReLU cut it where they pass no gradient.")
+    st.plotly_chart(rf_growth_figure(list(rfs.values()), image_size=size), key="rf_growth", width="stretch")
+    with st.expander("Table"):
+        st.dataframe(pd.DataFrame([{"layer": r.name, "type": r.kind, "field (px)": r.size[0], "jump (px)": r.jump[0],
+                                    "unit (0, 0) centre": r.start[0], "output": f"{r.out_size[0]} x {r.out_size[1]}"}
+                                   for r in rfs.values()]), hide_index=True, width="stretch")
+
+    st.subheader("One unit")
+    names = list(rfs)
+    convs = [n for n, r in rfs.items() if r.kind == "Conv2d"]
+    top_left, top_right = st.columns([3, 2])
+    with top_left:
+        picked = pick_image(ctx, "rf")
+        if picked is None and st.session_state.get("rf_src") == "upload" and not (ctx.data and ctx.data.exists()):
+            need_data(ctx)  # nothing uploaded yet: also say how to get the dataset
+    prev_layer = st.query_params.get("layer")
+    default_layer = prev_layer if prev_layer in rfs else (convs[len(convs) // 2] if convs else names[0])
+    layer = top_right.selectbox("Layer", names, index=names.index(default_layer), key="rf_layer")
+    st.query_params["layer"] = layer
+    if picked is not None:
+        image, caption, _ = picked
+        rf = rfs[layer]
+        fm = feature_maps(model, image, layer, meta.normalization)
+        (h, w), n_ch = rf.out_size, fm.num_channels
+        # a new layer starts at its strongest channel's centre unit; the same layer keeps the URL's
+        ch0, uy0, ux0 = int(fm.order[0, 0]), h // 2, w // 2
+        if prev_layer == layer:
+            ch0, uy0, ux0 = qp_int("ch", 0, n_ch - 1, ch0), qp_int("uy", 0, h - 1, uy0), qp_int("ux", 0, w - 1, ux0)
+        c1, c2, c3 = top_right.columns(3)
+        ch = c1.number_input("Channel", 0, n_ch - 1, ch0, key=f"rf_ch_{layer}")
+        uy = c2.number_input("Row", 0, h - 1, uy0, key=f"rf_uy_{layer}")
+        ux = c3.number_input("Column", 0, w - 1, ux0, key=f"rf_ux_{layer}")
+        st.query_params.update(ch=str(ch), uy=str(uy), ux=str(ux))
+        box = unit_box(rf, int(uy), int(ux), size)
+        with model_lock(ctx.ckpt.sha256):  # attribution may be flipping this shared model's flags
+            erf = gradient_rf(model, layer, int(ch), int(uy), int(ux), image=image, norm=meta.normalization)
+        left, right = st.columns(2)
+        fig = feature_channel_figure(fm, int(ch))
+        fig.add_scatter(x=[int(ux)], y=[int(uy)], mode="markers", showlegend=False, hoverinfo="skip",
+                        marker=dict(symbol="square-open", size=14, color="red", line=dict(width=2)))
+        left.plotly_chart(fig, key="rf_map", width="stretch")
+        left.caption(f"The unit (red square) in channel {ch}'s {h} x {w} map; hover for rows and columns.")
+        right.plotly_chart(receptive_field_figure(
+            image, box, erf, title=f"{layer}, channel {ch}, unit ({uy}, {ux}): "
+                                   f"{rf.size[0]:.0f} px in theory"), key="rf_unit", width="stretch")
+        right.caption(f"{caption}. Box: rows {box[0]}-{box[2] - 1}, columns {box[1]}-{box[3] - 1} "
+                      "(clipped to the image).")

@@ -1,0 +1,134 @@
+"""Shared fixtures for the dashboard's AppTest suites (``tests/test_dashboard_pages_*.py``).
+
+Built once per session: a tiny class tree (``<data>/folder/{train,test}/<class>/<n>.jpg``,
+32x32 JPEGs, three classes) and a checkpoint trained on it for one epoch (which records the
+train/val split, so every page's split logic runs for real). Use them by importing the fixtures
+into a test module::
+
+    from dashboard_fixtures import dashboard_env, dashboard_env_no_data, figures, open_page, tiny_dashboard
+
+``dashboard_env`` points the dashboard at them: ``$CNNVIZ_CHECKPOINTS`` and ``$CNNVIZ_DATA``
+(whose ``folder/`` is the default data path of a ``dataset="folder"`` checkpoint) and, since
+``dashboard.state`` reads the checkpoint folder when first imported, its ``CHECKPOINT_DIR`` too.
+``dashboard_env_no_data`` does the same with an empty data folder.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from cnnviz.data import Preprocess
+from cnnviz.train import train_checkpoint
+
+from conftest import COLORS
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "dashboard" / "app.py"
+if str(ROOT) not in sys.path:  # as dashboard/app.py does, so `dashboard.state` imports here too
+    sys.path.insert(0, str(ROOT))
+
+N_IMAGES = {"train": 4, "test": 2}  # per class
+SIZE = 32
+TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class TinyDashboard:
+    checkpoints: Path  # holds tiny.json + tiny.safetensors
+    data: Path  # $CNNVIZ_DATA: holds folder/ (the class tree)
+    tree: Path  # data / "folder": train/ and test/
+    empty: Path  # a data folder with nothing in it
+    classes: list[str]
+    name: str = "tiny"
+
+
+def write_textured_jpeg(path: Path, color: tuple[int, int, int], rng: np.random.Generator) -> Path:
+    """A 32x32 JPEG: the class colour with noise and a bright square at a random place, so images
+    of one class differ and feature maps are not flat."""
+    img = np.clip(np.asarray(color, np.float32) + rng.normal(0, 25, (SIZE, SIZE, 3)), 0, 255)
+    y, x = rng.integers(0, SIZE - 8, 2)
+    img[y:y + 8, x:x + 8] = 255
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img.astype(np.uint8)).save(path, "JPEG", quality=95)
+    return path
+
+
+def build_tiny_dashboard(base: Path) -> TinyDashboard:
+    """Write the tiny class tree and train the tiny checkpoint under ``base``."""
+    tree = base / "data" / "folder"
+    rng = np.random.default_rng(0)
+    for split, n in N_IMAGES.items():
+        for cls, color in COLORS.items():
+            for i in range(n):
+                write_textured_jpeg(tree / split / cls / f"{i:03d}.jpg", color, rng)
+    (base / "empty").mkdir()
+    torch.manual_seed(0)
+    ckpt = train_checkpoint(tree, base / "checkpoints" / "tiny", dataset="folder", model="alexnet_style",
+                            model_kwargs=dict(width=0.125, fc6=16, fc7=32), preprocess=Preprocess(SIZE),
+                            overrides=dict(epochs=1, precision="fp32", batch_size=8, device="cpu"),
+                            progress=False, cache_dir=base / "cache")
+    return TinyDashboard(base / "checkpoints", base / "data", tree, base / "empty", list(ckpt.meta.classes))
+
+
+@pytest.fixture(scope="session")
+def tiny_dashboard(tmp_path_factory) -> TinyDashboard:
+    return build_tiny_dashboard(tmp_path_factory.mktemp("dashboard"))
+
+
+def _point_dashboard(monkeypatch, checkpoints: Path, data: Path) -> None:
+    import dashboard.state as state
+
+    monkeypatch.setenv("CNNVIZ_CHECKPOINTS", str(checkpoints))
+    monkeypatch.setenv("CNNVIZ_DATA", str(data))
+    monkeypatch.setattr(state, "CHECKPOINT_DIR", checkpoints)
+
+
+@pytest.fixture
+def dashboard_env(tiny_dashboard, monkeypatch) -> TinyDashboard:
+    """The dashboard sees the tiny checkpoint and, by default, its data."""
+    _point_dashboard(monkeypatch, tiny_dashboard.checkpoints, tiny_dashboard.data)
+    return tiny_dashboard
+
+
+@pytest.fixture
+def dashboard_env_no_data(tiny_dashboard, monkeypatch) -> TinyDashboard:
+    """The dashboard sees the tiny checkpoint but no data path."""
+    _point_dashboard(monkeypatch, tiny_dashboard.checkpoints, tiny_dashboard.empty)
+    return tiny_dashboard
+
+
+def open_page(page: str, query: dict[str, str] | None = None, timeout: float = TIMEOUT) -> AppTest:
+    """Run ``dashboard/app.py`` on ``views/<page>.py`` with URL ``query`` parameters.
+
+    Switches before the first run (skipping the default Model page): that works because every
+    page's ``url_path`` in app.py is its file name; AppTest then matches the page by file name.
+    """
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    at.switch_page(f"views/{page}.py")
+    at.query_params.update(query or {})
+    return at.run()
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    """The Plotly figures on the page as their JSON specs (``data``, ``layout``), by the key
+    given to ``st.plotly_chart`` (figures without one by their position, ``"#0"``, ``"#1"``...)."""
+    return {el.key or f"#{i}": json.loads(el.proto.spec) for i, el in enumerate(at.get("plotly_chart"))}
+
+
+def title(fig: dict) -> str:
+    t = fig.get("layout", {}).get("title", "")
+    return t.get("text", "") if isinstance(t, dict) else str(t)
+
+
+def errors(at: AppTest) -> list[str]:
+    """Exceptions and st.error messages on the page (for assertion messages)."""
+    return [e.proto.message for e in at.exception] + [e.proto.body for e in at.error]

@@ -1,0 +1,150 @@
+"""AppTest for the Feature maps, Receptive fields and Attributions pages on a tiny checkpoint."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from cnnviz.inspect.attribution import METHODS
+
+from dashboard_fixtures import (  # noqa: F401 (fixtures)
+    dashboard_env, dashboard_env_no_data, errors, figures, open_page, tiny_dashboard, title,
+)
+
+MIDDLE_CONV = "features.8"  # alexnet_style convs: features.0, .4, .8, .11, .14
+
+
+def png(size: tuple[int, int] = (50, 40)) -> bytes:
+    """An upload of another size than the model's input, with some texture."""
+    rng = np.random.default_rng(1)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def z_shape(trace: dict) -> tuple[int, ...]:
+    """Shape of a heatmap's z: plotly writes numpy arrays as typed arrays (dtype, bdata, shape)."""
+    z = trace["z"]
+    if isinstance(z, dict):
+        return tuple(int(s) for s in str(z["shape"]).split(","))
+    return (len(z), len(z[0]))
+
+
+def test_feature_maps_page_follows_layer_and_channel(dashboard_env):
+    at = open_page("feature_maps")
+    assert not at.exception and not at.error, errors(at)
+    assert at.selectbox(key="fm_layer").value == MIDDLE_CONV
+    figs = figures(at)
+    assert title(figs["fm_grid"]).startswith(f"{MIDDLE_CONV}:")
+    grid_before = z_shape(figs["fm_grid"]["data"][0])
+    assert at.query_params["layer"] == MIDDLE_CONV
+
+    at.selectbox(key="fm_layer").select("features.0").run()
+    assert not at.exception, errors(at)
+    figs = figures(at)
+    assert title(figs["fm_grid"]).startswith("features.0:")
+    assert z_shape(figs["fm_grid"]["data"][0]) != grid_before  # 8 maps of 32x32, not 48 of 8x8
+    ch = at.number_input(key="fm_ch_features.0")
+    assert f"channel {ch.value} " in title(figs["fm_channel"])
+    other = (ch.value + 1) % 8
+    ch.set_value(other).run()
+    assert f"features.0, channel {other} " in title(figures(at)["fm_channel"])
+    assert at.query_params["ch"] == str(other) and at.query_params["layer"] == "features.0"
+
+
+def test_feature_maps_page_opens_the_layer_and_channel_of_a_link(dashboard_env):
+    at = open_page("feature_maps", {"layer": "features.4", "ch": "3"})
+    assert not at.exception, errors(at)
+    assert at.selectbox(key="fm_layer").value == "features.4"
+    assert title(figures(at)["fm_channel"]).startswith("features.4, channel 3 ")
+
+
+def test_feature_maps_page_without_data_says_how_to_get_it_and_offers_upload(dashboard_env_no_data):
+    at = open_page("feature_maps")
+    assert not at.exception, errors(at)
+    assert any("CNNVIZ_DATA" in i.value and "To get it" in i.value for i in at.info), [i.value for i in at.info]
+    assert at.radio(key="fm_src").value == "upload"
+    assert len(at.get("file_uploader")) == 1
+    assert "fm_grid" not in figures(at)
+
+    at.file_uploader(key="fm_upload").set_value(("noise.png", png(), "image/png")).run()
+    assert not at.exception and not at.error, errors(at)
+    assert title(figures(at)["fm_grid"]).startswith(f"{MIDDLE_CONV}:")
+    assert not at.info  # the how-to-get-data message goes once an image is there
+
+
+def test_receptive_fields_and_attributions_pages_take_an_upload(dashboard_env_no_data):
+    for page, key in (("receptive_fields", "rf"), ("attributions", "attr")):
+        at = open_page(page)
+        at.file_uploader(key=f"{key}_upload").set_value(("noise.png", png(), "image/png")).run()
+        assert not at.exception and not at.error, (page, errors(at))
+        figs = figures(at)
+        assert ("rf_unit" if key == "rf" else "attr_fig") in figs, page
+    assert "noise.png" in title(figs["attr_fig"])
+    target = next(s for s in at.selectbox if s.label == "Target class")
+    assert target.format_func(target.value).endswith("(predicted)")
+
+
+def test_receptive_fields_page_follows_layer_and_unit(dashboard_env):
+    at = open_page("receptive_fields")
+    assert not at.exception and not at.error, errors(at)
+    figs = figures(at)
+    assert title(figs["rf_growth"]) == "Receptive field size by layer"
+    assert at.selectbox(key="rf_layer").value == MIDDLE_CONV
+    unit = figs["rf_unit"]
+    assert title(unit).startswith(f"{MIDDLE_CONV}, channel ")
+    assert [t["type"] for t in unit["data"]] == ["image", "heatmap"]  # the input and its effective field
+    box_before = unit["layout"]["shapes"][0]
+    assert at.query_params["uy"] == at.query_params["ux"] == "4"  # centre of the 8x8 map
+
+    at.number_input(key=f"rf_ux_{MIDDLE_CONV}").set_value(0).run()
+    assert not at.exception, errors(at)
+    unit = figures(at)["rf_unit"]
+    assert "unit (4, 0)" in title(unit)
+    assert unit["layout"]["shapes"][0]["x0"] < box_before["x0"]  # the box moved left
+    assert at.query_params["ux"] == "0"
+
+    at.selectbox(key="rf_layer").select("features.0").run()
+    assert not at.exception, errors(at)
+    assert title(figures(at)["rf_unit"]).startswith("features.0, channel ")
+
+
+def test_attributions_page_follows_target_class_and_methods(dashboard_env):
+    classes = dashboard_env.classes
+    at = open_page("attributions")
+    assert not at.exception and not at.error, errors(at)
+    assert at.multiselect(key="attr_methods").value == list(METHODS)
+    fig = figures(at)["attr_fig"]
+    assert len(fig["data"]) == 1 + len(METHODS)  # the input, then one overlay per method
+    target = next(s for s in at.selectbox if s.label == "Target class")
+    assert f"'{classes[target.value]}'" in title(fig)  # the predicted class
+
+    other = (target.value + 1) % len(classes)
+    target.select(other).run()
+    assert not at.exception, errors(at)
+    assert f"Evidence for '{classes[other]}'" in title(figures(at)["attr_fig"])
+    assert at.query_params["target"] == str(other)
+
+    at.multiselect(key="attr_methods").set_value(["grad_cam"]).run()
+    at.selectbox(key="attr_layer").select("features.4").run()
+    assert not at.exception, errors(at)
+    fig = figures(at)["attr_fig"]
+    assert len(fig["data"]) == 2
+    assert any("Grad-CAM (features.4)" in a.get("text", "") for a in fig["layout"]["annotations"])
+
+
+def test_attributions_page_honours_a_mistakes_link(dashboard_env):
+    classes = dashboard_env.classes
+    at = open_page("attributions", {"img": "1", "target": "2"})
+    assert not at.exception, errors(at)
+    assert next(s for s in at.selectbox if s.label == "Target class").value == 2
+    t = title(figures(at)["attr_fig"])
+    assert f"Evidence for '{classes[2]}'" in t and "test #1" in t
+
+    at.number_input(key="attr_n").set_value(0).run()  # another image: back to its predicted class
+    assert not at.exception, errors(at)
+    target = next(s for s in at.selectbox if s.label == "Target class")
+    assert target.format_func(target.value).endswith("(predicted)")
+    assert "test #0" in title(figures(at)["attr_fig"])

@@ -1,0 +1,175 @@
+"""AppTests of the Neighbours, Mistakes and Predict pages on a tiny checkpoint and class tree
+(built once per session by ``dashboard_fixtures``)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnviz.checkpoints import checkpoint_data, load_checkpoint
+from cnnviz.inspect.confusion import confusion_from_logits
+from cnnviz.inspect.features import cached_features
+
+from conftest import COLORS
+from dashboard_fixtures import (dashboard_env, dashboard_env_no_data, errors, figures, open_page,  # noqa: F401
+                                tiny_dashboard, title)
+
+
+def encoded(color: tuple[int, int, int], fmt: str = "PNG", size: tuple[int, int] = (40, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, fmt)
+    return buf.getvalue()
+
+
+def image_traces(fig: dict) -> int:
+    return sum(t.get("type") == "image" for t in fig["data"])
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> list[tuple[bytes, str, str | None]]:
+    """``(data, mimetype, file name)`` of every file the app hands to Streamlit's media manager
+    (how ``st.download_button`` serves its data)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    got: list[tuple[bytes, str, str | None]] = []
+    add = MediaFileManager.add
+
+    def recording_add(self, path_or_data, mimetype, coordinates, file_name=None, **kw):
+        got.append((path_or_data, mimetype, file_name))
+        return add(self, path_or_data, mimetype, coordinates, file_name=file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add", recording_add)
+    return got
+
+
+def csv_rows(downloads) -> list[list[str]]:
+    data = [d for d, mime, _ in downloads if mime == "text/csv"]
+    assert data, "no CSV was offered for download"
+    text = data[-1].decode() if isinstance(data[-1], bytes) else data[-1]
+    return [line.split(",") for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("page", ["neighbours", "mistakes"])
+def test_page_without_data_says_how_to_get_it(dashboard_env_no_data, page):
+    at = open_page(page)
+    assert not at.exception, errors(at)
+    assert any("needs the dataset" in i.value for i in at.info)
+    assert not figures(at)
+
+
+def test_neighbours_k_metric_projection_and_purity(dashboard_env):
+    at = open_page("neighbours")
+    assert not at.exception, errors(at)
+    figs = figures(at)
+    k = at.slider(key="nn_k").value
+    assert image_traces(figs["nn_fig"]) == 1 + 2 * k  # query + k feature + k pixel neighbours
+    assert {"nn_map", "nn_purity"} <= set(figs)
+    assert at.query_params["img"].isdigit()
+
+    at.slider(key="nn_k").set_value(2).run()
+    assert not at.exception, errors(at)
+    assert image_traces(figures(at)["nn_fig"]) == 5
+    assert at.query_params["k"] == "2"
+
+    at.selectbox(key="nn_metric").set_value("cosine").run()
+    assert not at.exception, errors(at)
+    assert "cosine" in title(figures(at)["nn_purity"])
+
+    at.radio(key="nn_proj").set_value("tsne").run()
+    assert not at.exception, errors(at)
+    assert title(figures(at)["nn_map"]).startswith("t-SNE")
+    at.radio(key="nn_proj").set_value("umap").run()
+    assert not at.exception, errors(at)
+    assert title(figures(at)["nn_map"]).split(" of ")[0] in ("UMAP", "Spectral embedding")
+
+
+def test_neighbours_random_image_and_upload(dashboard_env):
+    at = open_page("neighbours", {"img": "0"})
+    assert not at.exception, errors(at)
+    n_test = 2 * len(dashboard_env.classes)
+    for _ in range(3):
+        at.button(key="nn_random").click().run()
+        assert not at.exception, errors(at)
+        img = at.query_params["img"]
+        assert img.isdigit() and int(img) < n_test
+        # the picker follows the URL: its class is the image's class
+        assert at.selectbox(key="nn_cls").value == int(img) // 2  # 2 test images per class, sorted by class
+
+    at.radio(key="nn_src").set_value("upload").run()
+    at.file_uploader(key="nn_upload").set_value(("mine.png", encoded(COLORS["green"]), "image/png")).run()
+    assert not at.exception, errors(at)
+    fig = figures(at)["nn_fig"]
+    assert image_traces(fig) == 1 + 2 * at.slider(key="nn_k").value
+    assert "mine.png" in title(fig)
+
+
+def test_mistakes_cells_show_their_images(dashboard_env):
+    ckpt = load_checkpoint(dashboard_env.checkpoints / "tiny.json")
+    ds = checkpoint_data(ckpt.meta, dashboard_env.tree, "test")
+    fs = cached_features(ckpt, ds, "test")
+    classes = ckpt.meta.classes
+    counts = confusion_from_logits(fs.labels, fs.logits, classes).counts
+
+    at = open_page("mistakes")
+    assert not at.exception, errors(at)
+    figs = figures(at)
+    assert {"m_heat", "m_metrics"} <= set(figs)
+    assert figs["m_heat"]["data"][0]["type"] == "heatmap"
+
+    cells = [(t, p) for t in range(len(classes)) for p in range(len(classes))]
+    a = next(c for c in cells if counts[c] > 0)
+    b = next(c for c in cells if counts[c] != counts[a])
+    for t, p in (a, b):
+        at.selectbox(key="m_true").set_value(t)
+        at.selectbox(key="m_pred").set_value(p)
+        at.run()
+        assert not at.exception, errors(at)
+        assert (at.query_params["true"], at.query_params["pred"]) == (str(t), str(p))
+        shown = [int(c.split(" ")[0].lstrip("#")) for im in at.image for c in im.captions]  # "#<index> · <conf>"
+        assert len(shown) == counts[t, p]
+        assert all(ds.labels[i] == t and fs.logits[i].argmax() == p for i in shown)
+        assert len(at.get("page_link")) == 2 * counts[t, p]  # attribution and neighbours per image
+        assert f"**{counts[t, p]}**" in " ".join(m.value for m in at.markdown)
+
+    at.radio(key="m_norm").set_value("row-normalised").run()
+    assert not at.exception, errors(at)
+    assert "row-normalised" in title(figures(at)["m_heat"])
+
+
+def test_mistakes_cell_from_url(dashboard_env):
+    at = open_page("mistakes", {"true": "1", "pred": "2"})
+    assert not at.exception, errors(at)
+    assert (at.selectbox(key="m_true").value, at.selectbox(key="m_pred").value) == (1, 2)
+
+
+def test_predict_uploads_give_competition_csv(dashboard_env, downloads):
+    at = open_page("predict")
+    assert not at.exception, errors(at)
+    at.file_uploader(key="p_upload").set_value([
+        ("17.jpg", encoded(COLORS["red"], "JPEG"), "image/jpeg"),
+        ("3.png", encoded(COLORS["blue"]), "image/png"),
+        ("notes.jpg", b"this is not an image", "image/jpeg"),
+    ]).run()
+    assert not at.exception, errors(at)
+    assert any("notes.jpg" in e.value for e in at.error)
+    rows = csv_rows(downloads)
+    assert rows[0] == ["id", "character"]
+    assert sorted(r[0] for r in rows[1:]) == ["17", "3"]
+    assert all(r[1] in dashboard_env.classes for r in rows[1:])
+
+
+def test_predict_folder_gives_competition_csv(dashboard_env, downloads):
+    folder = dashboard_env.tree / "test"
+    at = open_page("predict", {"folder": str(folder)})
+    assert not at.exception, errors(at)
+    rows = csv_rows(downloads)
+    assert rows[0] == ["id", "character"]
+    assert len(rows) - 1 == len(list(folder.rglob("*.jpg")))
+    assert all(r[1] in dashboard_env.classes for r in rows[1:])
+
+    at.text_input(key="p_path").set_value(str(folder / "missing")).run()
+    assert not at.exception, errors(at)
+    assert any("does not exist" in e.value for e in at.error)
