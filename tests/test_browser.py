@@ -96,11 +96,16 @@ def browser():
         b.close()
 
 
+# Seconds a page may take to finish running: the first visit with real data computes the
+# features of a whole dataset (override with CNNVIZ_BROWSER_TIMEOUT).
+IDLE_MS = int(float(os.environ.get("CNNVIZ_BROWSER_TIMEOUT", "120")) * 1000)
+
+
 def _wait_idle(page) -> None:
     """Wait until Streamlit has finished running the script (no 'Running...' indicator)."""
     page.wait_for_timeout(300)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=IDLE_MS)
 
 
 @pytest.mark.parametrize("path,title,action,after", PAGES, ids=[p[0] for p in PAGES])
@@ -109,7 +114,7 @@ def test_page_in_chromium(server, browser, path, title, action, after):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(f"{url}/{path}", wait_until="networkidle")
-        page.get_by_text(title, exact=False).first.wait_for(timeout=120_000)
+        page.get_by_text(title, exact=False).first.wait_for(timeout=IDLE_MS)
         _wait_idle(page)
         if action is not None:
             kind, label = action
@@ -124,7 +129,7 @@ def test_page_in_chromium(server, browser, path, title, action, after):
             elif kind == "slider":
                 page.get_by_role("slider").first.press("ArrowRight")
             _wait_idle(page)
-        page.get_by_text(after, exact=False).first.wait_for(timeout=60_000)
+        page.get_by_text(after, exact=False).first.wait_for(timeout=IDLE_MS)
         assert not page.locator("[data-testid=stException]").count(), page.locator(
             "[data-testid=stException]").first.inner_text()
         shots = os.environ.get("CNNVIZ_SCREENSHOTS")
