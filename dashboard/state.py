@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import torch
 
 from cnnviz.checkpoints import Checkpoint, CheckpointError, checkpoint_data, load_checkpoint
 from cnnviz.data import DatasetError, ImageDataset, Preprocess
@@ -233,6 +234,8 @@ def pick_image(ctx: Context, key: str, allow_upload: bool = True) -> tuple[np.nd
         images, names = upload_images("Upload an image", f"{key}_upload", ctx.ckpt.meta.preprocess)
         if not len(images):
             st.caption("Any common image type and size; it is resized as the model expects.")
+            if not has_data:
+                need_data(ctx)  # nothing uploaded yet: also say how to get the dataset
             return None
         return images[0], names[0], None
     if not need_data(ctx):
@@ -257,3 +260,22 @@ def pick_image(ctx: Context, key: str, allow_upload: bool = True) -> tuple[np.nd
     idx = int(members[int(n)])
     st.query_params["img"] = str(idx)
     return ds.images[idx], f"{split} #{idx}: {ds.ids[idx]}", int(ds.labels[idx])
+
+
+def conv_layers(ctx: Context) -> list[str]:
+    """Names of the model's convolutions, in forward order."""
+    model = ctx.ckpt.model
+    return [n for n in model.layer_names() if isinstance(model.get_submodule(n), torch.nn.Conv2d)]
+
+
+def pick_layer(ctx: Context, names: list[str], key: str, container=st, help: str | None = None
+               ) -> tuple[str, str | None]:
+    """Layer select box kept in the URL (``layer``), defaulting to a middle convolution.
+    Returns ``(layer, layer in the URL before this run)``: a page keeps the URL's unit/channel
+    only while the layer is unchanged."""
+    convs = [n for n in conv_layers(ctx) if n in names]
+    prev = st.query_params.get("layer")
+    default = prev if prev in names else (convs[len(convs) // 2] if convs else names[0])
+    layer = container.selectbox("Layer", names, index=names.index(default), key=key, help=help)
+    st.query_params["layer"] = layer
+    return layer, prev

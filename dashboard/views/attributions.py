@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import model_lock, need_data, pick_image, sidebar
+from dashboard.state import conv_layers, model_lock, pick_image, sidebar
 from cnnviz.figures.attribution import COLORMAPS, TITLES, attribution_figure
 from cnnviz.inspect.attribution import METHODS, Attribution, attribute
 from cnnviz.inspect.feature_maps import model_device
@@ -42,8 +42,6 @@ if ctx is not None:
     with top_left:
         url_img = st.query_params.get("img")
         picked = pick_image(ctx, "attr")
-        if picked is None and st.session_state.get("attr_src") == "upload" and not (ctx.data and ctx.data.exists()):
-            need_data(ctx)  # nothing uploaded yet: also say how to get the dataset
     if picked is not None:
         image, caption, label = picked
         preds = predictions(ctx.ckpt.sha256, image, ctx.ckpt)
@@ -69,7 +67,7 @@ if ctx is not None:
         st.query_params["target"] = str(target)
         methods = c2.multiselect("Methods", METHODS, default=list(METHODS), key="attr_methods",
                                  format_func=lambda m: TITLES.get(m, m))
-        convs = [n for n in model.layer_names() if type(model.get_submodule(n)).__name__ == "Conv2d"]
+        convs = conv_layers(ctx)
         layer = None
         if "grad_cam" in methods and convs:
             layer = c3.selectbox("Grad-CAM layer", convs, index=len(convs) - 1, key="attr_layer",

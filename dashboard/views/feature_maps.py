@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.state import need_data, pick_image, sidebar
+from dashboard.state import pick_image, pick_layer, sidebar
 from cnnviz.figures.feature_maps import feature_channel_figure, feature_grid_figure
 from cnnviz.inspect.feature_maps import feature_maps
 
@@ -20,19 +20,13 @@ st.title("Feature maps")
 if ctx is not None:
     model, meta = ctx.ckpt.model, ctx.ckpt.meta
     names = model.layer_names()
-    convs = [n for n in names if type(model.get_submodule(n)).__name__ == "Conv2d"]
     st.caption("What one layer hands to the next for one image: each channel is a map of where its "
                "pattern occurs. Early layers answer to edges and colours, later ones to larger parts.")
     top_left, top_right = st.columns([3, 2])
     with top_left:
         picked = pick_image(ctx, "fm")
-        if picked is None and st.session_state.get("fm_src") == "upload" and not (ctx.data and ctx.data.exists()):
-            need_data(ctx)  # nothing uploaded yet: also say how to get the dataset
-    prev_layer = st.query_params.get("layer")
-    default_layer = prev_layer if prev_layer in names else (convs[len(convs) // 2] if convs else names[0])
-    layer = top_right.selectbox("Layer", names, index=names.index(default_layer), key="fm_layer",
-                                help="The model's layers in forward order; the default is a middle convolution.")
-    st.query_params["layer"] = layer
+    layer, prev_layer = pick_layer(ctx, names, "fm_layer", top_right,
+                                   help="The model's layers in forward order; the default is a middle convolution.")
     if picked is None:
         st.query_params.pop("ch", None)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import model_lock, need_data, pick_image, sidebar
+from dashboard.state import model_lock, pick_image, pick_layer, sidebar
 from cnnviz.figures.feature_maps import feature_channel_figure
 from cnnviz.figures.receptive_field import receptive_field_figure, rf_growth_figure
 from cnnviz.inspect.feature_maps import feature_maps
@@ -41,16 +41,10 @@ if ctx is not None:
 
     st.subheader("One unit")
     names = list(rfs)
-    convs = [n for n, r in rfs.items() if r.kind == "Conv2d"]
     top_left, top_right = st.columns([3, 2])
     with top_left:
         picked = pick_image(ctx, "rf")
-        if picked is None and st.session_state.get("rf_src") == "upload" and not (ctx.data and ctx.data.exists()):
-            need_data(ctx)  # nothing uploaded yet: also say how to get the dataset
-    prev_layer = st.query_params.get("layer")
-    default_layer = prev_layer if prev_layer in rfs else (convs[len(convs) // 2] if convs else names[0])
-    layer = top_right.selectbox("Layer", names, index=names.index(default_layer), key="rf_layer")
-    st.query_params["layer"] = layer
+    layer, prev_layer = pick_layer(ctx, names, "rf_layer", top_right)
     if picked is not None:
         image, caption, _ = picked
         rf = rfs[layer]
