@@ -174,7 +174,7 @@ def fit(
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    if cfg.threads is not None or torch.get_num_threads() < 1:
+    if cfg.threads is not None:
         set_threads(cfg.threads)
     rt = resolve_runtime(cfg.device, cfg.precision, cfg.channels_last)
     if rt.device.type == "cpu":
@@ -279,7 +279,6 @@ def fit(
                 lg = torch.from_numpy(logits)
                 val_loss = float(nn.functional.cross_entropy(lg, torch.from_numpy(val.labels)))
                 val_acc = float((logits.argmax(1) == val.labels).mean())
-                model.train()
             rec = EpochRecord(epoch, loss_sum / max(seen, 1), correct / max(seen, 1), val_loss, val_acc,
                               float(opt.param_groups[0]["lr"]), round(time.perf_counter() - t0, 3),
                               round(seen / max(train_s, 1e-9), 1))
