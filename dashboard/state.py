@@ -160,13 +160,22 @@ def split_data(ctx: Context, split: str) -> ImageDataset | None:
         return None
 
 
-def eval_split(ctx: Context) -> str:
-    """``test`` when the data holds a labelled test split, else the held-out ``val`` split."""
+@st.cache_data(show_spinner=False, max_entries=16)
+def _eval_split(ckpt_path: str, sha: str, data: str, _ckpt: Checkpoint) -> str:
     try:
-        _split(str(ctx.ckpt.path), ctx.ckpt.sha256, str(ctx.data), "test", ctx.ckpt)
+        _split(ckpt_path, sha, data, "test", _ckpt)
         return "test"
     except (DatasetError, CheckpointError):
         return "val"
+
+
+def eval_split(ctx: Context) -> str:
+    """``test`` when the data holds a labelled test split, else the held-out ``val`` split.
+
+    Decided once per checkpoint and data path: a failed look-up is not cached by
+    ``st.cache_resource``, and repeating it (listing the zip, loading its cached images only to
+    find they are the training set) on every rerun cost each widget change on Simpsons data."""
+    return _eval_split(str(ctx.ckpt.path), ctx.ckpt.sha256, str(ctx.data), ctx.ckpt)
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)

@@ -400,7 +400,6 @@ def test_time_budget_shortens_the_run():
     result = fit(model, ds, None, config(epochs=500, max_minutes=0.05), Normalization.fit(ds.images),
                  progress=False)
     assert 1 <= len(result.history) < 500
-    assert result.seconds < 0.05 * 60 * 2
 
 
 def test_test_split_that_is_the_training_set_is_refused(tiny_checkpoint):
