@@ -13,7 +13,7 @@ import torch
 from .checkpoints import Checkpoint, checkpoint_data
 from .data import DatasetError
 from .inputs import TTA, Normalization, tta_logits, to_input
-from .runtime import Progress, Runtime, eval_mode, progress_reporter, resolve_runtime
+from .runtime import Progress, Runtime, eval_mode, progress_reporter, resolve_runtime, tune_cpu_process
 
 
 @contextlib.contextmanager
@@ -24,6 +24,8 @@ def inference_batches(model: torch.nn.Module, images: np.ndarray, norm: Normaliz
     (``(N, H, W, 3) uint8``), with the model on ``runtime``'s device in eval mode and gradients
     off. Progress advances per batch; the model's device and modes are restored on exit."""
     rt = runtime or resolve_runtime()
+    if rt.device.type == "cpu":
+        tune_cpu_process()
     n = len(images)
     update, close = progress_reporter(progress, n, desc)
     home = next(iter(model.parameters()), torch.empty(0)).device

@@ -68,6 +68,22 @@ def random_translate(x: torch.Tensor, pad: int, generator: torch.Generator) -> t
     return out
 
 
+def random_affine(x: torch.Tensor, scale: float, rotate: float, generator: torch.Generator) -> torch.Tensor:
+    """Zoom each image of ``(N, C, H, W)`` by a factor in ``[1 - scale, 1 + scale]`` and rotate it
+    by up to ``rotate`` degrees about its centre (bilinear, reflected border)."""
+    if scale <= 0 and rotate <= 0:
+        return x
+    n = x.shape[0]
+    zoom = 1 + scale * (2 * torch.rand(n, generator=generator) - 1)
+    angle = torch.deg2rad(rotate * (2 * torch.rand(n, generator=generator) - 1))
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
+    theta = theta.to(device=x.device, dtype=x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
 def tta_logits(model: torch.nn.Module, x: torch.Tensor, tta: TTA = "none") -> torch.Tensor:
     """Logits of ``model`` on ``x`` averaged over test-time views.
 

@@ -103,6 +103,18 @@ def keep_cpu_memory_mapped() -> bool:
         return False
 
 
+def tune_cpu_process() -> bool:
+    """Process-wide settings for fast CPU work, applied by training and every inference pass:
+    :func:`keep_cpu_memory_mapped`, and denormal floats flushed to zero (``FTZ``/``DAZ``).
+
+    Activations far below zero make GELU's ``erf`` produce denormal intermediates, which x86
+    cores compute many times slower: on the shipped CIFAR-10 model, GELU took 26-29 ms on a
+    batch of real activations against 4-7 ms on random numbers of the same shape (one thread),
+    and 5-8 ms on the real ones once flushed. Flushing turns magnitudes below ~1e-38 into zero
+    and nothing else. Returns True when both settings took effect."""
+    return keep_cpu_memory_mapped() & bool(torch.set_flush_denormal(True))
+
+
 def set_threads(threads: int | None = None) -> int:
     """Use ``threads`` intra-op threads (default: all cores this process may use)."""
     if threads is None:

@@ -16,8 +16,8 @@ from .checkpoints import Checkpoint, CheckpointMeta, load_checkpoint, save_check
 from .data import DatasetError, ImageDataset, Preprocess, load_dataset, make_split, profile
 from .evaluate import evaluate, predict_logits
 from .models import get_model, model_spec
-from .inputs import TTA, Normalization, random_translate, to_input
-from .runtime import Precision, keep_cpu_memory_mapped, resolve_runtime, set_threads
+from .inputs import TTA, Normalization, random_affine, random_translate, to_input
+from .runtime import Precision, resolve_runtime, set_threads, tune_cpu_process
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class TrainConfig:
     lookahead_decay: float = 0.0
     flip: Literal["none", "random", "alternate"] = "random"
     translate: int = 0
+    scale: float = 0.0
+    rotate: float = 0.0
     tta: TTA = "none"
     freeze_after: Mapping[str, int] = field(default_factory=dict)
     class_balance: Literal["none", "loss", "sampler"] = "none"
@@ -178,7 +180,7 @@ def fit(
         set_threads(cfg.threads)
     rt = resolve_runtime(cfg.device, cfg.precision, cfg.channels_last)
     if rt.device.type == "cpu":
-        keep_cpu_memory_mapped()
+        tune_cpu_process()
     home = next(model.parameters()).device
     model.to(rt.device, memory_format=rt.memory_format)
 
@@ -245,6 +247,7 @@ def fit(
                 y = labels[idx].to(rt.device, non_blocking=True)
                 fl = flips[idx].to(rt.device)
                 x = torch.where(fl.view(-1, 1, 1, 1), x.flip(-1), x)
+                x = random_affine(x, cfg.scale, cfg.rotate, gen)
                 x = random_translate(x, cfg.translate, gen).contiguous(memory_format=rt.memory_format)
                 f = _lr_factor(step, total_steps, cfg)
                 for g in opt.param_groups:

@@ -183,3 +183,30 @@ def test_cifar_fast_prepare_whitens_patches():
     torch.testing.assert_close(w[12:], -half)  # second half mirrors the first
     cov = _second_moment(F.conv2d(images, half))
     torch.testing.assert_close(cov, torch.eye(12), atol=0.02, rtol=0)
+
+
+def test_cifar_fast_inference_pool_equals_max_pool():
+    from cnnviz.models.cifar import _MaxPool2
+
+    pool = _MaxPool2()
+    for shape in [(2, 8, 6, 6), (2, 8, 5, 7)]:  # even sides take the fast path, odd ones max_pool2d
+        x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            fast = pool(x)
+        assert torch.equal(fast, torch.nn.functional.max_pool2d(x, 2, ceil_mode=True))
+        assert fast.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(1, 2, 4, 4, requires_grad=True)
+    pool(x).sum().backward()  # training keeps max_pool2d's gradient: one winner per window
+    assert float(x.grad.sum()) == 8.0 and set(x.grad.unique().tolist()) == {0.0, 1.0}  # 2 channels x 4 windows
+
+
+def test_tune_cpu_process_flushes_denormals():
+    from cnnviz.runtime import tune_cpu_process
+
+    tiny = torch.tensor([1e-40], dtype=torch.float32)  # a denormal float32
+    try:
+        tune_cpu_process()
+        assert float(tiny * 1.0) == 0.0
+    finally:
+        torch.set_flush_denormal(False)
+    assert float(tiny * 1.0) > 0.0

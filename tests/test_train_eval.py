@@ -14,7 +14,7 @@ from cnnviz.checkpoints import load_checkpoint, load_snapshots
 from cnnviz.cli import main
 from cnnviz.data import ImageDataset, Preprocess, load_dataset, stratified_split
 from cnnviz.evaluate import EvalReport, evaluate, predict_logits, report_from_predictions
-from cnnviz.inputs import Normalization, to_input
+from cnnviz.inputs import Normalization, random_affine, to_input
 from cnnviz.models import get_model
 from cnnviz.runtime import resolve_runtime
 from cnnviz.train import TrainConfig, fit, train_checkpoint
@@ -147,6 +147,30 @@ def test_normalization_of_a_constant_channel_stays_finite():
     norm = Normalization.fit(images)
     assert all(s > 0 for s in norm.std)
     assert torch.isfinite(to_input(images[:4], norm)).all()
+
+
+def test_random_affine_known_transforms():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    assert random_affine(x, 0.0, 0.0, g) is x  # off: the very same tensor
+    assert torch.allclose(random_affine(x, 1e-9, 1e-9, g), x, atol=1e-3)  # no zoom, no turn: identity
+    img = torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    out = random_affine(img, 0.3, 90.0, g)
+    assert out.shape == img.shape and torch.isfinite(out).all()
+    assert out.min() >= 0 and out.max() <= 1 + 1e-6  # bilinear + reflection never leave the range
+
+
+def test_random_affine_zoom_in_doubles_a_centred_square():
+    img = torch.zeros(1, 1, 16, 16)
+    img[..., 6:10, 6:10] = 1.0  # a 4x4 square in the centre
+    g = torch.Generator().manual_seed(0)
+    # scale 1 draws a zoom in [0, 2]; find a draw near 2 by sampling many copies
+    out = random_affine(img.repeat(256, 1, 1, 1), 1.0, 0.0, g)
+    zoom = 1 + (2 * torch.rand(256, generator=torch.Generator().manual_seed(0)) - 1)
+    i = int(torch.argmax(zoom))
+    area = float(out[i].sum())
+    assert zoom[i] > 1.9
+    assert area == pytest.approx(16 * float(zoom[i]) ** 2, rel=0.15)  # area grows with zoom squared
 
 
 def test_predict_logits_restores_the_mode(trained):

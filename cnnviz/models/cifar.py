@@ -36,11 +36,26 @@ class _BatchNorm(nn.BatchNorm2d):
         self.weight.requires_grad_(False)
 
 
+class _MaxPool2(nn.MaxPool2d):
+    """2x2 max-pool (ceil mode). Without autograd and on even sides it takes the maximum of
+    the four strided views instead: the same values, 2-4x faster than ``max_pool2d`` on CPU
+    in bf16 channels-last (which also computes indices)."""
+
+    def __init__(self) -> None:
+        super().__init__(2, ceil_mode=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() or x.shape[-1] % 2 or x.shape[-2] % 2:
+            return super().forward(x)
+        rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
+        return torch.maximum(rows[..., 0::2], rows[..., 1::2])
+
+
 class ConvGroup(nn.Module):
     def __init__(self, cin: int, cout: int, bn_momentum: float):
         super().__init__()
         self.conv1 = _Conv(cin, cout)
-        self.pool = nn.MaxPool2d(2, ceil_mode=True)
+        self.pool = _MaxPool2()
         self.norm1 = _BatchNorm(cout, bn_momentum)
         self.act1 = nn.GELU()
         self.conv2 = _Conv(cout, cout)
