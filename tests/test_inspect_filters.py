@@ -138,5 +138,15 @@ def test_filter_figures_build():
     # the first tile is the most colourful filter (index 2)
     assert np.asarray(fig.data[0].customdata)[0, 0, 0] == 2
     ch = filter_channels_figure(fs, 2)
-    assert isinstance(ch, go.Figure) and len(ch.data) == 3
-    assert all(isinstance(t, go.Heatmap) and t.zmin == -1 and t.zmax == 1 for t in ch.data)
+    assert isinstance(ch, go.Figure) and len(ch.data) == 1
+    heat = ch.data[0]
+    assert isinstance(heat, go.Heatmap) and heat.zmin == -1 and heat.zmax == 1
+    z = np.asarray(heat.z, dtype=np.float64)
+    kh, kw = fs.kernel_size
+    assert z.shape == (kh, 3 * kw + 2)  # three channels, one gap column between each
+    w = channel_images(fs, 2)
+    for c in range(3):  # each channel's block is that channel's normalised weights
+        np.testing.assert_allclose(z[:, c * (kw + 1): c * (kw + 1) + kw], w[c], rtol=1e-6)
+    assert np.isnan(z[:, kw]).all() and np.isnan(z[:, 2 * kw + 1]).all()
+    assert [a.text for a in ch.layout.annotations] == ["red", "green", "blue"]
+    assert np.asarray(heat.customdata)[0, 0, 0] == "red" and np.asarray(heat.customdata)[0, -1, 0] == "blue"
