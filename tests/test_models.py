@@ -203,10 +203,11 @@ def test_cifar_fast_inference_pool_equals_max_pool():
 def test_tune_cpu_process_flushes_denormals():
     from cnnviz.runtime import tune_cpu_process
 
-    tiny = torch.tensor([1e-40], dtype=torch.float32)  # a denormal float32
+    torch.set_flush_denormal(False)  # earlier inference in this process may have turned it on
     try:
+        tiny = torch.tensor([1e-40], dtype=torch.float32)  # a denormal float32
+        assert float(tiny * 1.0) > 0.0
         tune_cpu_process()
         assert float(tiny * 1.0) == 0.0
     finally:
         torch.set_flush_denormal(False)
-    assert float(tiny * 1.0) > 0.0
