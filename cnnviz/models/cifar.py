@@ -38,8 +38,8 @@ class _BatchNorm(nn.BatchNorm2d):
 
 class _MaxPool2(nn.MaxPool2d):
     """2x2 max-pool (ceil mode). Without autograd and on even sides it takes the maximum of
-    the four strided views instead: the same values, 2-4x faster than ``max_pool2d`` on CPU
-    in bf16 channels-last (which also computes indices)."""
+    the four strided views instead: the same values, 1.4-4.5x faster than ``max_pool2d`` on
+    CPU in bf16 channels-last for this net's three pool shapes (batch 256, measured once)."""
 
     def __init__(self) -> None:
         super().__init__(2, ceil_mode=True)
