@@ -33,7 +33,7 @@ def main() -> None:
     print(f"{ckpt.name}: {torch.get_num_threads()} threads")
     extract_features(ckpt.model, images[:1000], norm)  # warm-up
     with Timer() as t:
-        feats = extract_features(ckpt.model, images, norm, batch_size=500)
+        feats = extract_features(ckpt.model, images, norm)  # default batch size, as users get it
     print(f"penultimate features of {len(images):,} images: {feats.shape[1]}-d, {t.seconds:.1f} s "
           f"({len(images) / t.seconds:.0f} img/s)")
     one = images[0]

@@ -32,13 +32,17 @@ from ..inputs import Normalization
 from ..runtime import Progress, Runtime, resolve_runtime
 
 _FORMAT = "cnnviz-features/1"
+# Images per forward pass. On the 2-core development CPU 128 ran the 60k-image CIFAR-10 pass
+# 2-11% faster than 256 in paired runs (smaller activations stay in cache); GPUs are not limited
+# by it at these input sizes.
+DEFAULT_BATCH = 128
 
 
 def extract_features(
     ckpt_or_model: Checkpoint | torch.nn.Module,
     images: np.ndarray,
     norm: Normalization | None = None,
-    batch_size: int = 256,
+    batch_size: int = DEFAULT_BATCH,
     progress: Progress = False,
     runtime: Runtime | None = None,
 ) -> np.ndarray:
@@ -127,7 +131,7 @@ def cached_features(
     cache_dir: str | os.PathLike | None = None,
     progress: Progress = False,
     runtime: Runtime | None = None,
-    batch_size: int = 256,
+    batch_size: int = DEFAULT_BATCH,
 ) -> FeatureSet:
     """Features and logits of ``dataset`` under ``ckpt``: from the disk cache when present and
     matching, else computed with one pass of :func:`extract_features` and written atomically.
