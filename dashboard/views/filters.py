@@ -5,15 +5,21 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.state import sidebar
-from cnnviz.checkpoints import load_snapshots
+from cnnviz.checkpoints import load_snapshots, snapshots_path
 from cnnviz.figures.filters import filter_channels_figure, filter_grid_figure
 from cnnviz.inspect.filters import first_layer_filters, first_layer_filters_from_state
 
 
 @st.cache_resource(max_entries=4)
-def snapshots(sha: str, _ckpt) -> dict:
-    """Weights saved during training, by epoch (empty when none were saved)."""
+def _snapshots(path: str, mtime: float, _ckpt) -> dict:
     return load_snapshots(_ckpt)
+
+
+def snapshots(ckpt) -> dict:
+    """Weights saved during training, by epoch (empty when none were saved); cached by the
+    snapshot file's path and modification time, so a file written later is picked up."""
+    f = snapshots_path(ckpt.path) if ckpt.path is not None else None
+    return _snapshots(str(f), f.stat().st_mtime if f is not None and f.is_file() else 0.0, ckpt)
 
 
 ctx = sidebar()
@@ -24,13 +30,20 @@ if ctx is not None:
     st.caption(f"The {conv.out_channels} kernels of the first convolution ({conv.in_channels}x"
                f"{conv.kernel_size[0]}x{conv.kernel_size[1]}, stride {conv.stride[0]}) drawn as colour "
                "images, as in figure 3 of the AlexNet paper.")
+    if not conv.weight.requires_grad:
+        st.info("This architecture does not train its first convolution: its kernels are fixed "
+                "before training (for `cifar_fast`, whitening filters computed from the covariance "
+                "of the training images' patches), so they show the data's statistics rather than "
+                "learned features, and training snapshots show the same kernels at every epoch. "
+                "A model that trains its first layer, such as `alexnet_style` (the Simpsons model), "
+                "shows learned kernels.")
     c1, c2, c3 = st.columns(3)
     norm = c1.radio("Normalisation", ["per_filter", "global"], horizontal=True, key="f_norm",
                     format_func=lambda s: {"per_filter": "each filter", "global": "all filters together"}[s])
     order_key = c2.radio("Order", ["index", "norm", "color"], horizontal=True, key="f_order",
                          format_func=lambda s: {"index": "as learned", "norm": "by norm",
                                                 "color": "colour-specific first"}[s])
-    snaps = snapshots(ctx.ckpt.sha256, ctx.ckpt)
+    snaps = snapshots(ctx.ckpt)
     state = None
     if snaps:
         epochs = list(snaps) + ["final"]

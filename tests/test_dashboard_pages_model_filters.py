@@ -1,0 +1,148 @@
+"""AppTests of the Model and Filters pages (the two that work with no dataset) on a tiny
+checkpoint, plus one with training snapshots and one whose first convolution is frozen."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from cnnviz.checkpoints import load_checkpoint, snapshots_path
+from cnnviz.data import Preprocess
+from cnnviz.inspect.filters import first_layer_filters
+from cnnviz.train import train_checkpoint
+
+from dashboard_fixtures import (  # noqa: F401 (fixtures)
+    SIZE, _point_dashboard, dashboard_env, dashboard_env_no_data, errors, figures, open_page,
+    tiny_dashboard, title,
+)
+
+
+def array(v) -> np.ndarray:
+    """A Plotly JSON array: a plain list, or numpy's typed form ``{dtype, bdata, shape}``."""
+    if isinstance(v, dict):
+        shape = tuple(int(s) for s in str(v["shape"]).split(",")) if "shape" in v else (-1,)
+        return np.frombuffer(base64.b64decode(v["bdata"]), np.dtype(v["dtype"])).reshape(shape)
+    return np.asarray(v)
+
+
+def grid(at) -> tuple[np.ndarray, np.ndarray]:
+    """The Filters page's kernel grid: its ``(H, W, 3)`` pixels and the filter index per cell."""
+    trace = figures(at)["f_grid"]["data"][0]
+    assert trace["type"] == "image"
+    return array(trace["z"]), array(trace["customdata"])[..., 0]
+
+
+def test_model_page_without_data(dashboard_env_no_data):
+    at = open_page("model")
+    assert not at.exception, errors(at)
+    ckpt = load_checkpoint(dashboard_env_no_data.checkpoints / "tiny")
+    metrics = {m.label: m.value for m in at.metric}
+    n_params = sum(p.numel() for p in ckpt.model.parameters())
+    assert metrics["Parameters"] == f"{n_params / 1e6:.2f} M"
+    assert metrics["Classes"] == "3"
+    assert metrics["Penultimate"] == f"{ckpt.model.embed_dim}-d"
+
+    table = at.dataframe[0].value
+    assert list(table["layer"]) == ckpt.model.layer_names()
+    first = ckpt.model.first_conv
+    row = table[table["layer"] == "features.0"].iloc[0]
+    assert row["type"] == "Conv2d"
+    assert row["receptive field (px)"] == first.kernel_size[0]  # one conv: its kernel
+    assert row["jump (px)"] == first.stride[0]
+    rf = table["receptive field (px)"].dropna().to_numpy()
+    assert (np.diff(rf) >= 0).all()  # receptive fields only grow with depth
+
+    curves = figures(at)["#0"]
+    names = [t["name"] for t in curves["data"]]
+    assert names[0] == "train accuracy (augmented)" and "train loss" in names
+    assert len(array(curves["data"][0]["x"])) == len(ckpt.meta.history)
+    assert not at.info  # nothing asks for data on this page
+
+
+def test_filters_page_toggles_order_and_enlarges(dashboard_env_no_data):
+    ckpt = load_checkpoint(dashboard_env_no_data.checkpoints / "tiny")
+    n = ckpt.model.first_conv.out_channels
+    at = open_page("filters")
+    assert not at.exception, errors(at)
+    fig = figures(at)["f_grid"]
+    assert f"{n} of {n}" in title(fig) and "each filter min-max scaled" in title(fig)
+    pixels, which = grid(at)
+    assert sorted(set(which[which >= 0].astype(int).tolist())) == list(range(n))
+    assert any("No epoch snapshots" in c.value for c in at.caption)
+    assert not at.info  # alexnet_style trains its first layer
+
+    at.radio(key="f_norm").set_value("global").run()
+    assert not at.exception, errors(at)
+    assert "one min-max scale shared" in title(figures(at)["f_grid"])
+    assert not np.array_equal(grid(at)[0], pixels)
+
+    at.radio(key="f_order").set_value("norm").run()
+    _, which = grid(at)
+    norms = first_layer_filters(ckpt.model).norms
+    assert int(which[0, 0]) == int(np.argmax(norms))  # strongest filter first
+
+    at.number_input(key="f_idx").set_value(2).run()
+    assert not at.exception, errors(at)
+    assert title(figures(at)["f_channels"]).startswith("Filter 2:")
+    assert at.query_params["filter"] == ["2"] or at.query_params["filter"] == "2"
+    assert at.image[0].proto.imgs[0].caption == "filter 2"
+
+
+def test_filters_page_opens_the_filter_of_a_link(dashboard_env_no_data):
+    at = open_page("filters", {"filter": "1"})
+    assert not at.exception, errors(at)
+    assert at.number_input(key="f_idx").value == 1
+    assert title(figures(at)["f_channels"]).startswith("Filter 1:")
+
+
+@pytest.fixture
+def snapshot_env(tiny_dashboard, tmp_path, monkeypatch):
+    """The tiny checkpoint copied with a snapshot at epoch 1 holding the negated kernels."""
+    ckdir = tmp_path / "checkpoints"
+    ckdir.mkdir()
+    for f in tiny_dashboard.checkpoints.glob("tiny.*"):
+        shutil.copy(f, ckdir / f.name)
+    ckpt = load_checkpoint(ckdir / "tiny")
+    w = ckpt.model.first_conv.weight.detach()
+    save_file({"epoch1/features.0.weight": (-w).contiguous()}, str(snapshots_path(ckdir / "tiny.safetensors")))
+    _point_dashboard(monkeypatch, ckdir, tiny_dashboard.empty)
+    return ckdir
+
+
+def test_filters_page_shows_training_snapshots(snapshot_env):
+    at = open_page("filters")
+    assert not at.exception, errors(at)
+    slider = at.select_slider(key="f_epoch")
+    assert list(slider.options) == ["1", "final"] and slider.value == "final"
+    final, _ = grid(at)
+    slider.set_value(1).run()
+    assert not at.exception, errors(at)
+    early, _ = grid(at)
+    # per-filter min-max scaling of negated weights inverts every pixel (255 - v, up to rounding)
+    assert np.abs(early.astype(int) + final.astype(int) - 255)[grid(at)[1] >= 0].max() <= 1
+
+
+@pytest.fixture
+def frozen_env(tiny_dashboard, tmp_path_factory, monkeypatch):
+    """A tiny ``cifar_fast`` checkpoint: its first convolution (whitening) is never trained."""
+    base = tmp_path_factory.mktemp("frozen")
+    torch.manual_seed(0)
+    train_checkpoint(tiny_dashboard.tree, base / "checkpoints" / "whiten", dataset="folder", model="cifar_fast",
+                     model_kwargs=dict(widths=[8, 8, 8]), preprocess=Preprocess(SIZE),
+                     overrides=dict(epochs=1, precision="fp32", batch_size=8, device="cpu"),
+                     progress=False, cache_dir=base / "cache")
+    _point_dashboard(monkeypatch, base / "checkpoints", tiny_dashboard.empty)
+    return base
+
+
+def test_filters_page_says_when_the_first_layer_is_not_trained(frozen_env):
+    at = open_page("filters")
+    assert not at.exception, errors(at)
+    assert len(at.info) == 1 and "does not train its first convolution" in at.info[0].value
+    assert len(grid(at)[1][grid(at)[1] >= 0]) > 0
