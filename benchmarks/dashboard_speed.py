@@ -1,8 +1,10 @@
 """Dashboard latency in headless Chromium with the shipped CIFAR-10 model and the real data:
 
-* first render of a page once the model is loaded (new browser tab = new Streamlit session,
-  warm caches): from the start of navigation until the page's first Plotly figure is drawn,
-  read from the page's own clock (``performance.now()``);
+* first render of the Filters page once the model is loaded (a new browser context = a new
+  Streamlit session and a first visit with an empty browser cache): from the start of
+  navigation until its text, widgets and images show, and until both its Plotly figures are
+  drawn, read from the page's own clock (``performance.now()``); and the same for a minimal
+  Streamlit page, the framework's floor;
 * warm widget changes: from the click, dispatched inside the page, until the changed text is in
   the document, also timed inside the page (Playwright's own actionability checks, 50-250 ms
   each on this machine, are not the app's latency);
@@ -87,11 +89,15 @@ def summary(name: str, pairs: list[tuple[float, float]]) -> None:
           f"(browser main thread busy: median {statistics.median(busy):.0f} ms)")
 
 
-# The framework's own floor: a Streamlit page with nothing but a title and a 2x2 Plotly heatmap.
-MINIMAL_APP = """import plotly.graph_objects as go
+# The framework's own floor: a Streamlit page with a title, a number input, a small image and
+# a 2x2 Plotly heatmap.
+MINIMAL_APP = """import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 st.set_page_config(layout="wide")
 st.title("minimal")
+st.number_input("n", 0, 10, 1)
+st.image(np.full((64, 64, 3), 128, np.uint8))
 st.plotly_chart(go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])))
 """
 
@@ -99,8 +105,11 @@ st.plotly_chart(go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])))
 def start_server(app: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     """``streamlit run app`` on a free port; returns the process and its URL once healthy."""
     port = free_port()
+    # run from the repository root, as the README does, so the project's .streamlit/config.toml
+    # applies (no file watcher); the minimal app gets the same setting on the command line
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-                               "--server.headless", "true"], cwd=app.parent, env=env,
+                               "--server.headless", "true", "--server.fileWatcherType", "none"],
+                              cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
@@ -112,20 +121,47 @@ def start_server(app: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]
     return server, url
 
 
-def first_renders(browser, url: str, runs: int) -> list[tuple[float, float]]:
-    """Per new tab: (ms from navigation start until a Plotly figure is drawn, main-thread busy ms)."""
+# Recorded from the first animation frame of a new page: when each part first shows, on the
+# page's own clock (ms since navigation start). "content": the title, a number input and an
+# image (the page's text, widgets and pictures); "figures": the given number of drawn Plotly
+# figures, visible (Streamlit keeps hidden stale copies of keyed charts).
+RENDER_TIMELINE = """(() => { window.__render = {};
+  const visible = (sel) => Array.from(document.querySelectorAll(sel)).filter(e => e.checkVisibility());
+  const tick = () => {
+    const r = window.__render, want = window.__wantFigures || 1;
+    if (!('content' in r) && visible('h1').length && visible('[data-testid=stNumberInput] input').length
+        && visible('[data-testid=stImage] img').length) r.content = performance.now();
+    if (!('figures' in r) && visible('.js-plotly-plot .main-svg').length >= want) r.figures = performance.now();
+    if (!('content' in r && 'figures' in r)) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick); })()"""
+
+
+def first_renders(browser, url: str, runs: int, figures: int) -> list[tuple[float, float, float]]:
+    """Per new browser context (a new Streamlit session with an empty browser cache, as a first
+    visit): (ms until the text, widgets and images show, ms until ``figures`` Plotly figures are
+    drawn, main-thread busy ms by then)."""
     out = []
     for _ in range(runs):
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        cdp = page.context.new_cdp_session(page)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.add_init_script(f"window.__wantFigures = {figures};" + RENDER_TIMELINE)
+        page = context.new_page()
+        cdp = context.new_cdp_session(page)
         cdp.send("Performance.enable")
         page.goto(url, wait_until="commit")
-        drawn = page.wait_for_function(
-            "() => document.querySelector('.js-plotly-plot .main-svg') && performance.now()",
-            timeout=60_000, polling="raf").json_value()
-        out.append((drawn, busy_ms(cdp)))
-        page.close()
+        page.wait_for_function("() => 'content' in window.__render && 'figures' in window.__render",
+                               timeout=60_000, polling=100)
+        r = page.evaluate("window.__render")
+        out.append((r["content"], r["figures"], busy_ms(cdp)))
+        context.close()
     return out
+
+
+def render_summary(name: str, runs: list[tuple[float, float, float]]) -> None:
+    content, figs, busy = ([r[i] for r in runs] for i in range(3))
+    print(f"{name}: text, widgets and images {min(content):.0f}-{max(content):.0f} ms "
+          f"(median {statistics.median(content):.0f}); Plotly figures drawn {min(figs):.0f}-{max(figs):.0f} ms "
+          f"(median {statistics.median(figs):.0f}); browser main thread busy median {statistics.median(busy):.0f} ms")
 
 
 def main() -> None:
@@ -144,8 +180,9 @@ def main() -> None:
                 idle(warm)
             warm.close()
 
-            first = first_renders(browser, f"{url}/filters?model=cifar10_fast", a.runs)
-            summary("first render of Filters (model loaded, new session)", first)
+            first_renders(browser, f"{url}/filters?model=cifar10_fast", 1, figures=2)  # browser warm-up
+            render_summary("first render of Filters (model loaded, new session, first visit)",
+                           first_renders(browser, f"{url}/filters?model=cifar10_fast", a.runs, figures=2))
 
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             cdp = page.context.new_cdp_session(page)
@@ -184,9 +221,9 @@ def main() -> None:
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                first_renders(browser, url, 1)  # warm the browser's cache as above
-                summary("floor: first render of a minimal Streamlit page with one Plotly heatmap",
-                        first_renders(browser, url, a.runs))
+                first_renders(browser, url, 1, figures=1)  # browser warm-up, as above
+                render_summary("floor: a minimal Streamlit page (title, number input, image, one 2x2 "
+                               "Plotly heatmap)", first_renders(browser, url, a.runs, figures=1))
                 browser.close()
         finally:
             server.terminate()

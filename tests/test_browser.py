@@ -5,7 +5,7 @@ Python package; no browser is downloaded. By default the server gets a tiny chec
 dataset made here. To make the README's screenshots with the shipped models and real data, run
 
     CNNVIZ_SCREENSHOTS=docs/screenshots CNNVIZ_BROWSER_CHECKPOINTS=checkpoints \\
-    CNNVIZ_BROWSER_DATA=../shared/data/cifar10 .venv/bin/python -m pytest tests/test_browser.py
+    CNNVIZ_BROWSER_DATA=../shared/data .venv/bin/python -m pytest tests/test_browser.py
 """
 
 from __future__ import annotations

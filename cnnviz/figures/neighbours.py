@@ -52,7 +52,8 @@ def neighbours_figure(
     fig.add_trace(go.Bar(x=probs, y=names, orientation="h", name="probability",
                          text=[f"{n}  {p:.1%}" for n, p in zip(names, probs)], textposition="outside",
                          cliponaxis=False, hovertemplate="%{y}: %{x:.1%}<extra></extra>"), 1, 2)
-    fig.update_xaxes(range=[0, 1.35], tickformat=".0%", row=1, col=2)
+    # the axis runs past 100% to leave room for the bar labels; ticks stop at 100%
+    fig.update_xaxes(range=[0, 1.35], tickvals=[0, 0.25, 0.5, 0.75, 1], tickformat=".0%", row=1, col=2)
     fig.update_yaxes(showticklabels=False, row=1, col=2)  # class names ride on the bars
     for i, img in enumerate(feature_images):
         fig.add_trace(go.Image(z=np.asarray(img, np.uint8), name=_caption(feature_captions, i),
