@@ -16,15 +16,15 @@ import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .data import DatasetError, ImageDataset, Preprocess, SplitSpec, load_dataset
+from .data import PROFILES, DatasetError, ImageDataset, Preprocess, SplitSpec, load_dataset
 from .inputs import Normalization
-from .models import CNN, get_model
+from .models import CNN, UnknownModelError, get_model
 
 FORMAT = "cnnviz-checkpoint/1"
 
@@ -240,7 +240,8 @@ def load_checkpoint(path: str | Path, meta: CheckpointMeta | None = None,
         if not sidecar.is_file():
             raise CheckpointError(
                 f"no description {sidecar.name} beside {weights}: a bare weights file needs its "
-                "architecture and classes (cnnviz import WEIGHTS --arch NAME --classes ...)"
+                "architecture, classes and input size; make a checkpoint of it with "
+                "cnnviz import WEIGHTS --arch NAME --classes a,b,c --size N --out PATH"
             )
         try:
             meta = CheckpointMeta.from_dict(json.loads(sidecar.read_text()))
@@ -253,6 +254,99 @@ def load_checkpoint(path: str | Path, meta: CheckpointMeta | None = None,
     load_weights(model, state, source=str(weights.name))
     model.to(device).eval()
     return Checkpoint(model, meta, weights, file_sha256(weights))
+
+
+IMAGENET_NORMALIZATION = Normalization((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+RESIZE_MODES = ("squash", "center_crop", "pad")
+
+
+def import_weights(weights: str | Path, out: str | Path, arch: str, classes: Sequence[str],
+                   input_size: int, arch_kwargs: Mapping[str, Any] | None = None,
+                   resize: str = "squash", normalization: Normalization | None = None,
+                   dataset: str = "folder", overwrite: bool = False) -> Checkpoint:
+    """Make a cnnviz checkpoint (``<out>.safetensors`` + ``<out>.json``) of a user's weights.
+
+    ``weights`` is a ``.safetensors`` or a ``.pt``/``.pth`` state dict (read safely, see
+    :func:`read_state_dict`); it must fit ``arch`` built with ``len(classes)`` outputs, the
+    ``input_size`` and ``arch_kwargs`` exactly. Normalisation defaults to ImageNet's mean/std.
+    ``meta.info`` records the source file and its sha256; there is no training history.
+    An existing ``<out>`` is replaced only with ``overwrite=True``. Returns the loaded checkpoint.
+    """
+    weights = Path(weights)
+    classes = [str(c).strip() for c in classes]
+    if not classes or any(not c for c in classes):
+        raise CheckpointError("give the class names in the order of the model's outputs (none may be empty)")
+    dupes = sorted({c for c in classes if classes.count(c) > 1})
+    if dupes:
+        raise CheckpointError(f"class names must be unique; repeated: {', '.join(dupes)}")
+    if resize not in RESIZE_MODES:
+        raise CheckpointError(f"unknown resize mode {resize!r}: use {', '.join(RESIZE_MODES)}")
+    if dataset not in PROFILES:
+        raise CheckpointError(f"unknown dataset kind {dataset!r}; known: {', '.join(PROFILES)}")
+    norm = normalization or IMAGENET_NORMALIZATION
+    if (len(norm.mean), len(norm.std)) != (3, 3) or not all(0 <= m <= 1 for m in norm.mean) \
+            or not all(0 < s <= 1 for s in norm.std):
+        raise CheckpointError(
+            f"normalisation mean {tuple(norm.mean)} / std {tuple(norm.std)} must be 3 values each, in "
+            "[0, 1] units (mean in [0, 1], std in (0, 1]); divide values for 0-255 pixels by 255")
+    kwargs = _untuple(dict(arch_kwargs or {}))
+    meta = CheckpointMeta(
+        arch=arch, classes=classes, preprocess=Preprocess(int(input_size), resize),  # type: ignore[arg-type]
+        normalization=norm, arch_kwargs=kwargs, dataset=dataset,
+    )
+    try:
+        model = meta.build_model()
+    except UnknownModelError as e:
+        raise CheckpointError(e.args[0]) from None
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"cannot build {arch} with {len(classes)} classes, input size {input_size} "
+                              f"and arguments {kwargs or '{}'}: {e}") from None
+
+    target, sidecar = paths_for(out)
+    target = _sibling(target.with_suffix(""), ".safetensors")
+    same_file = target.exists() and weights.exists() and target.resolve() == weights.resolve()
+    existing = [p for p in (sidecar, target) if p.exists() and not (p == target and same_file)]
+    if existing and not overwrite:
+        raise CheckpointError(f"{existing[0]} already exists; choose another output or overwrite it "
+                              "(overwrite=True, --force on the command line)")
+
+    state = read_state_dict(weights)
+    source_sha = file_sha256(weights)
+    try:
+        load_weights(model, state, source=weights.name)
+    except CheckpointError as e:
+        raise CheckpointError(f"{e} {_fit_hint(model, state, len(classes))}") from None
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(torch.zeros(1, 3, meta.input_size, meta.input_size))
+    except Exception as e:  # e.g. a fully connected layer sized for other inputs
+        raise CheckpointError(f"{arch} with these weights does not run on {meta.input_size}x{meta.input_size} "
+                              f"inputs ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                              "check the input size (--size)") from None
+    if tuple(logits.shape) != (1, len(classes)):
+        raise CheckpointError(f"{arch} gives {tuple(logits.shape[1:])} outputs, not one per class ({len(classes)})")
+    meta.info = {"imported": True, "source_file": weights.name, "source_sha256": source_sha,
+                 "note": "weights imported with cnnviz import: no training history, split or metrics"}
+    return load_checkpoint(save_checkpoint(out, model, meta))
+
+
+def _fit_hint(model: torch.nn.Module, state: Mapping[str, torch.Tensor], n_classes: int) -> str:
+    """The likeliest fix for weights that do not fit: the class count, else the other settings."""
+    own = model.state_dict()
+    for name, module in reversed(list(model.named_modules())):
+        key = f"{name}.weight"
+        if isinstance(module, torch.nn.Linear) and module.out_features == n_classes and key in state:
+            found = state[key].shape[0] if state[key].ndim else None
+            if found is not None and found != n_classes and tuple(state[key].shape[1:]) == tuple(own[key].shape[1:]):
+                return (f"The file's final layer {name} has {found} outputs but {n_classes} class names were "
+                        f"given: give exactly {found} class names, in the order of the outputs.")
+            break
+    if set(own) != set(state):
+        return ("The layer names differ: the weights are of another architecture or layout "
+                "(`cnnviz models` lists the registered ones).")
+    return ("The architecture arguments (--model-arg) and the input size (--size) change layer "
+            "shapes too: use the values the weights were trained with.")
 
 
 def load_snapshots(ckpt: Checkpoint) -> dict[int, dict[str, torch.Tensor]]:

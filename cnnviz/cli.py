@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .checkpoints import CheckpointError, load_checkpoint, paths_for
+from .checkpoints import CheckpointError, import_weights, load_checkpoint, paths_for
 from .data import PROFILES, DatasetError, Preprocess, download_cifar10, profile
 from .models import UnknownModelError, list_models, model_spec
 
@@ -88,6 +88,27 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--layer", default=None, help="layer for the feature maps (default: a middle conv)")
     f.add_argument("-k", type=int, default=6, help="neighbours to show")
 
+    im = sub.add_parser("import", help="make a checkpoint of your own weights (.pt/.pth/.safetensors)",
+                        description="Describe a bare state dict (architecture, classes, input size, "
+                                    "normalisation) and save it as a cnnviz checkpoint for the CLI and dashboard.")
+    im.add_argument("weights", help=".safetensors, or .pt/.pth saved with torch.save(model.state_dict(), ...)")
+    im.add_argument("--arch", required=True, help=f"architecture: {', '.join(list_models())}")
+    cls = im.add_mutually_exclusive_group(required=True)
+    cls.add_argument("--classes", help="class names in the order of the model's outputs, e.g. cat,dog,bird")
+    cls.add_argument("--classes-file", help="text file with one class name per line, in output order")
+    im.add_argument("--size", type=int, required=True, help="input size in px the weights were trained at")
+    im.add_argument("--resize", default="squash", choices=["squash", "center_crop", "pad"],
+                    help="how frames of other shapes become square")
+    im.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), default=None,
+                    help="normalisation mean in [0, 1] units (default ImageNet's 0.485 0.456 0.406)")
+    im.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), default=None,
+                    help="normalisation std in [0, 1] units (default ImageNet's 0.229 0.224 0.225)")
+    im.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
+                    help="architecture argument the weights were built with, e.g. --model-arg width=0.5")
+    im.add_argument("--dataset", default="folder", choices=sorted(PROFILES), help="dataset kind the model is for")
+    im.add_argument("--out", required=True, help="checkpoint path without suffix, e.g. checkpoints/my_model")
+    im.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --out")
+
     i = sub.add_parser("info", help="describe a checkpoint")
     i.add_argument("checkpoint")
 
@@ -142,6 +163,32 @@ def cmd_train(args: argparse.Namespace) -> int:
         if split in m:
             print(f"{split} accuracy: {m[split]['accuracy']:.4f}  macro recall: {m[split]['macro_recall']:.4f}")
     print(f"wall time: {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _read_classes(args: argparse.Namespace) -> list[str]:
+    if args.classes_file is None:
+        return [c.strip() for c in args.classes.split(",")]
+    path = Path(args.classes_file)
+    if not path.is_file():
+        raise UsageError(f"no classes file at {path}")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .inputs import Normalization
+
+    if (args.mean is None) != (args.std is None):
+        raise UsageError("give both --mean and --std, or neither (ImageNet's are the default)")
+    norm = Normalization(tuple(args.mean), tuple(args.std)) if args.mean is not None else None
+    ckpt = import_weights(args.weights, args.out, args.arch, _read_classes(args), args.size,
+                          arch_kwargs=_parse_key_values(args.model_arg), resize=args.resize,
+                          normalization=norm, dataset=args.dataset, overwrite=args.force)
+    m = ckpt.meta
+    n_params = sum(p.numel() for p in ckpt.model.parameters())
+    print(f"saved {ckpt.path} and {paths_for(ckpt.path)[1]}")
+    print(f"{ckpt.name}: {m.arch} {m.arch_kwargs or ''} ({n_params:,} parameters), {len(m.classes)} classes, "
+          f"input {m.input_size}x{m.input_size} ({m.preprocess.mode}), from {m.info['source_file']}")
     return 0
 
 
@@ -201,6 +248,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"validation split: {len(m.split.val_indices)} of {m.split.n_total} (seed {m.split.seed})")
     for split, rep in m.metrics.items():
         print(f"{split} accuracy: {rep['accuracy']:.4f}  macro recall: {rep['macro_recall']:.4f}")
+    if m.info.get("imported"):
+        print(f"imported from {m.info.get('source_file', '?')} (sha256 {m.info.get('source_sha256', '?')[:12]}), "
+              "no training history")
     if m.history:
         print(f"trained {len(m.history)} epochs in {m.info.get('train_seconds', '?')} s on {m.info.get('runtime', '?')}")
     return 0
@@ -222,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info,
-               "models": cmd_models, "predict": cmd_predict, "figures": cmd_figures, "download": cmd_download}[args.command]
+               "models": cmd_models, "import": cmd_import, "predict": cmd_predict, "figures": cmd_figures, "download": cmd_download}[args.command]
     try:
         return handler(args)
     except _USER_ERRORS as e:

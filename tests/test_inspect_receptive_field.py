@@ -253,3 +253,21 @@ def test_torchvision_alexnet_and_resnet18_known_sizes(registered):
     assert res["avgpool"].size[0] >= 435 and res["fc"].jump == (0, 0)
     whiten = by_name(receptive_fields(registered["cifar_fast"][0], 8))["whiten"]
     assert whiten.size == (2, 2) and whiten.start == (0.5, 0.5)
+
+
+def test_gradient_probe_agrees_with_theory_on_alexnet_conv1_and_resnet18(registered):
+    """The measured support of a unit's input gradient equals the computed receptive field where
+    nothing gates it: AlexNet's conv1 (11 px, jump 4) and ResNet-18's stem and first block."""
+    alex = registered["alexnet"][0]
+    alex.train()
+    theory = by_name(receptive_fields(alex, 64))["features.0"]
+    assert (theory.size, theory.jump) == ((11, 11), (4, 4))
+    assert gradient_probe_size(alex, "features.0", 64) == (11, 11)
+    assert alex.training and hooks_left(alex) == []
+
+    res = registered["resnet18"][0].eval()
+    rfs = by_name(receptive_fields(res, 96))
+    for name, size in (("conv1", 7), ("layer1.0.conv1", 19), ("layer1.0.conv2", 27), ("layer1.1.conv2", 43)):
+        assert rfs[name].size == (size, size), name
+        assert gradient_probe_size(res, name, 96) == (size, size), name
+    assert not res.training and hooks_left(res) == []
