@@ -74,6 +74,12 @@ def test_neighbours_k_metric_projection_and_purity(dashboard_env):
     assert image_traces(figures(at)["nn_fig"]) == 5
     assert at.query_params["k"] == "2"
 
+    purity = figures(at)["nn_purity"]  # features beside raw pixels, by default
+    assert [t["name"].split(" (")[0] for t in purity["data"]] == ["penultimate features", "raw pixels"]
+    at.toggle(key="nn_pix").set_value(False).run()
+    assert not at.exception, errors(at)
+    assert len(figures(at)["nn_purity"]["data"]) == 1
+
     at.selectbox(key="nn_metric").set_value("cosine").run()
     assert not at.exception, errors(at)
     assert "cosine" in title(figures(at)["nn_purity"])

@@ -128,3 +128,15 @@ def test_neighbour_figures_have_one_trace_per_panel():
     eye = np.eye(3, dtype=np.float32)
     res = neighbour_purity(eye, [0, 1, 2], eye, [0, 1, 2], k=1)
     assert len(purity_figure(res, ["a", "b", "c"]).data) == 1
+
+
+def test_purity_figure_compares_feature_and_pixel_space():
+    eye = np.eye(3, dtype=np.float32)
+    feats = neighbour_purity(eye, [0, 1, 2], eye, [0, 1, 2], k=1)  # every neighbour right
+    pixels = neighbour_purity(eye, [0, 1, 2], eye[[1, 0, 2]], [0, 1, 2], k=1)  # two of three wrong
+    fig = purity_figure(feats, ["a", "b", "c"], pixels=pixels)
+    assert [t.type for t in fig.data] == ["bar", "bar"]
+    assert list(fig.data[0].y) == [1.0, 1.0, 1.0] and list(fig.data[1].y) == [0.0, 0.0, 1.0]
+    assert fig.data[0].name == "penultimate features (overall 100.0%)"
+    assert fig.data[1].name == "raw pixels (overall 33.3%)"
+    assert fig.layout.barmode == "group"

@@ -81,23 +81,28 @@ def neighbours_figure(
     return fig
 
 
-def purity_figure(result: PurityResult, classes: Sequence[str]) -> go.Figure:
+def purity_figure(result: PurityResult, classes: Sequence[str], pixels: PurityResult | None = None) -> go.Figure:
     """Bar per class of mean neighbour purity (fraction of the ``k`` nearest training images that
-    share the test image's class), with the overall mean as a dashed line. One trace."""
-    per = np.asarray(result.per_class, np.float64)
-    names = list(classes)[: len(per)]
-    fig = go.Figure(go.Bar(
-        x=names, y=np.nan_to_num(per, nan=0.0), name="purity",
-        customdata=np.asarray(result.support[: len(per)]),
-        hovertemplate="%{x}: %{y:.1%} of neighbours share the class<br>%{customdata} test images"
-                      "<extra></extra>",
-    ))
-    fig.add_hline(y=result.overall, line_dash="dash",
-                  annotation_text=f"overall {result.overall:.1%}", annotation_position="top right")
+    share the test image's class), with the overall mean as a dashed line. With ``pixels`` (the
+    same measure in raw pixel space), grouped bars compare the two spaces, one trace each."""
+    names = list(classes)[: len(result.per_class)]
+    spaces = [("penultimate features", result, "#1f77b4")]
+    if pixels is not None:
+        spaces.append(("raw pixels", pixels, "#aaaaaa"))
+    fig = go.Figure()
+    for label, res, color in spaces:
+        per = np.asarray(res.per_class, np.float64)[: len(names)]
+        fig.add_bar(x=names, y=np.nan_to_num(per, nan=0.0), name=f"{label} (overall {res.overall:.1%})",
+                    marker_color=color, customdata=np.asarray(res.support[: len(names)]),
+                    hovertemplate=f"{label}<br>" + "%{x}: %{y:.1%} of neighbours share the class"
+                                  "<br>%{customdata} test images<extra></extra>")
+        fig.add_hline(y=res.overall, line_dash="dash", line_color=color,
+                      annotation_text=f"{label}: overall {res.overall:.1%}", annotation_position="top right")
+    where = result.metric if pixels is None else f"features {result.metric}, pixels {pixels.metric}"
     fig.update_layout(
-        title=f"{result.k}-nearest-neighbour purity by class ({result.metric})",
-        yaxis=dict(range=[0, 1], tickformat=".0%", title="same-class neighbours"),
+        title=f"{result.k}-nearest-neighbour purity by class ({where})",
+        yaxis=dict(range=[0, 1.05], tickformat=".0%", title="same-class neighbours"),
         xaxis=dict(tickangle=-45 if len(names) > 8 else 0, automargin=True),
-        showlegend=False,
+        barmode="group", showlegend=pixels is not None, legend=dict(orientation="h", y=-0.25),
     )
     return fig

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import streamlit as st
 
 from dashboard.state import (Context, eval_split, features, model_lock, need_data, neighbour_index,
@@ -31,10 +32,12 @@ def projection(sha: str, data: str, split: str, method: str, _fs: FeatureSet) ->
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def purity(sha: str, data: str, split: str, k: int, metric: str, _index: NeighbourIndex, _train: FeatureSet,
-           _test: FeatureSet, num_classes: int) -> PurityResult:
-    """Share of each test image's ``k`` nearest training images that have its class."""
-    return neighbour_purity(_index, _train.labels, _test.features, _test.labels, k, metric, num_classes)
+def purity(sha: str, data: str, split: str, space: str, k: int, metric: str, _index: NeighbourIndex,
+           _train: FeatureSet, _test: FeatureSet, _test_images: np.ndarray, num_classes: int) -> PurityResult:
+    """Share of each test image's ``k`` nearest training images that have its class, in
+    ``space``: "features" (penultimate) or "pixels" (``_index`` must be over the same space)."""
+    queries = _test.features if space == "features" else pixel_vectors(_test_images)
+    return neighbour_purity(_index, _train.labels, queries, _test.labels, k, metric, num_classes)
 
 
 def _random_image(n: int) -> None:
@@ -142,11 +145,21 @@ if ctx is not None and need_data(ctx):
             options = [v for v in PURITY_K if v <= len(train_ds)]
             pk = st.select_slider("Neighbours per test image", options, value=10 if 10 in options else options[-1],
                                   key="nn_pk")
+            compare = st.toggle("Compare with raw pixels", value=True, key="nn_pix",
+                                help="The same measure with neighbours found by Euclidean distance between "
+                                     "the images' pixels: how much the learned features add.")
             with st.spinner(f"Finding the {pk} nearest training images of {len(eval_fs):,} test images..."):
-                res = purity(ctx.ckpt.sha256, str(ctx.data), split, pk, metric,
-                             neighbour_index(ctx, "features", train_fs.features), train_fs, eval_fs, len(classes))
-            st.plotly_chart(purity_figure(res, classes), key="nn_purity")
+                key = (ctx.ckpt.sha256, str(ctx.data), split)
+                res = purity(*key, "features", pk, metric, neighbour_index(ctx, "features", train_fs.features),
+                             train_fs, eval_fs, eval_ds.images, len(classes))
+                pix = None
+                if compare:
+                    pix = purity(*key, "pixels", pk, "euclidean", neighbour_index(ctx, "pixels", train_ds.images),
+                                 train_fs, eval_fs, eval_ds.images, len(classes))
+            st.plotly_chart(purity_figure(res, classes, pixels=pix), key="nn_purity")
             st.caption(f"For each {split} image, the share of its {pk} nearest training images ({metric} "
-                       "distance between penultimate features) with the same class, averaged per class.")
+                       "distance between penultimate features"
+                       + ("; grey: Euclidean distance between pixels" if pix is not None else "")
+                       + ") with the same class, averaged per class.")
         else:
             st.info(f"The {split} images carry no labels, so purity cannot be measured.")
