@@ -137,7 +137,10 @@ def decode_image(data: bytes, pre: Preprocess) -> np.ndarray:
             return pre.apply(img)
     except UnreadableImage:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError) as e:
+    except Image.DecompressionBombError:  # PIL refuses far larger frames before our check runs
+        raise UnreadableImage(f"image is too large to decode safely (over {MAX_IMAGE_PIXELS:,} pixels): "
+                              "resize it first") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise UnreadableImage(f"not a readable image ({type(e).__name__}: {e})") from e
 
 

@@ -225,7 +225,8 @@ def upload_images(label: str, key: str, preprocess: Preprocess,
         pairs.append((f.name, f.getvalue()))
     images, names, errors = decode_uploads(pairs, preprocess)
     for name, why in errors.items():
-        st.error(f"{name}: {why}. Upload a PNG, JPEG or another common image format.")
+        hint = " Upload a PNG, JPEG or another common image format." if why.startswith("not a readable") else ""
+        st.error(f"{name}: {why}.{hint}")
     return images, names
 
 

@@ -75,6 +75,21 @@ def test_feature_maps_page_without_data_says_how_to_get_it_and_offers_upload(das
     assert not at.info  # the how-to-get-data message goes once an image is there
 
 
+def test_an_upload_that_is_huge_or_not_an_image_gets_one_clear_message(dashboard_env_no_data):
+    from test_data import png_header  # noqa: PLC0415
+
+    at = open_page("feature_maps")
+    at.file_uploader(key="fm_upload").set_value(("huge.png", png_header(20_000, 20_000), "image/png")).run()
+    assert not at.exception, errors(at)
+    assert [e.value for e in at.error] == [
+        "huge.png: image is too large to decode safely (over 80,000,000 pixels): resize it first."]
+    assert "fm_grid" not in figures(at)
+    at.file_uploader(key="fm_upload").set_value(("notes.png", b"plain text, not a picture", "image/png")).run()
+    assert not at.exception, errors(at)
+    assert len(at.error) == 1 and at.error[0].value.startswith("notes.png: not a readable image")
+    assert at.error[0].value.endswith("Upload a PNG, JPEG or another common image format.")
+
+
 def test_receptive_fields_and_attributions_pages_take_an_upload(dashboard_env_no_data):
     for page, key in (("receptive_fields", "rf"), ("attributions", "attr")):
         at = open_page(page)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pickle
 import shutil
+import struct
+import zlib
 import warnings
 import zipfile
 
@@ -17,6 +19,7 @@ from cnnviz.data import (
     ImageDataset,
     Preprocess,
     SplitSpec,
+    UnreadableImage,
     UnsafePickleError,
     decode_image,
     load_dataset,
@@ -531,3 +534,31 @@ def test_relabel_refuses_unknown_classes():
     with pytest.raises(DatasetError) as e:
         ds.relabel(["red", "green"])
     assert "blue" in str(e.value) and "does not know" in str(e.value)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """The first bytes of an RGB PNG claiming ``width`` x ``height``: enough for PIL to read
+    the size (as a huge upload would), too little to decode."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)  # the start of the first row only
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [(10_000, 9_000), (20_000, 20_000)], ids=["over-our-limit", "pil-bomb"])
+def test_decode_image_refuses_huge_images_with_a_resize_hint(side):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with pytest.raises(UnreadableImage, match="resize it first") as e:
+            decode_image(png_header(*side), Preprocess(16))
+    assert "not a readable image" not in str(e.value)
+    assert "80,000,000" in str(e.value)
+
+
+def test_decode_image_names_what_is_not_an_image():
+    with pytest.raises(UnreadableImage, match="not a readable image"):
+        decode_image(b"%PDF-1.7 not an image", Preprocess(16))
+    with pytest.raises(UnreadableImage, match="not a readable image"):
+        decode_image(jpeg_bytes((10, 20, 30), (32, 32))[:200], Preprocess(16))  # truncated JPEG
