@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .checkpoints import CheckpointError, import_weights, load_checkpoint, paths_for
+from .inspect.architecture import parameter_count
 from .data import PROFILES, DatasetError, Preprocess, download_cifar10, profile
 from .models import UnknownModelError, list_models, model_spec
 
@@ -185,7 +186,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                           arch_kwargs=_parse_key_values(args.model_arg), resize=args.resize,
                           normalization=norm, dataset=args.dataset, overwrite=args.force)
     m = ckpt.meta
-    n_params = sum(p.numel() for p in ckpt.model.parameters())
+    n_params = parameter_count(ckpt.model)
     print(f"saved {ckpt.path} and {paths_for(ckpt.path)[1]}")
     print(f"{ckpt.name}: {m.arch} {m.arch_kwargs or ''} ({n_params:,} parameters), {len(m.classes)} classes, "
           f"input {m.input_size}x{m.input_size} ({m.preprocess.mode}), from {m.info['source_file']}")
@@ -239,7 +240,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     m = ckpt.meta
-    n_params = sum(p.numel() for p in ckpt.model.parameters())
+    n_params = parameter_count(ckpt.model)
     print(f"checkpoint: {ckpt.path}")
     print(f"architecture: {m.arch} {m.arch_kwargs or ''} ({n_params:,} parameters)")
     print(f"dataset: {m.dataset}, {len(m.classes)} classes: {', '.join(m.classes)}")

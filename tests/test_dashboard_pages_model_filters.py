@@ -146,3 +146,27 @@ def test_filters_page_says_when_the_first_layer_is_not_trained(frozen_env):
     assert not at.exception, errors(at)
     assert len(at.info) == 1 and "does not train its first convolution" in at.info[0].value
     assert len(grid(at)[1][grid(at)[1] >= 0]) > 0
+
+
+def test_model_page_switches_to_an_imported_checkpoint(tiny_dashboard, tmp_path, monkeypatch):
+    from cnnviz.checkpoints import import_weights  # noqa: PLC0415
+
+    ckdir = tmp_path / "checkpoints"
+    ckdir.mkdir()
+    for f in tiny_dashboard.checkpoints.glob("tiny.*"):
+        shutil.copy(f, ckdir / f.name)
+    tiny = load_checkpoint(ckdir / "tiny")
+    import_weights(ckdir / "tiny.safetensors", ckdir / "mine", "alexnet_style", tiny.meta.classes, SIZE,
+                   arch_kwargs=tiny.meta.arch_kwargs)
+    _point_dashboard(monkeypatch, ckdir, tiny_dashboard.empty)
+
+    at = open_page("model", {"model": "tiny"})
+    assert not at.exception, errors(at)
+    assert "Training curves" in [s.value for s in at.subheader] and not at.info
+    at.sidebar.selectbox[0].select("mine").run()
+    assert not at.exception, errors(at)
+    assert at.query_params["model"] in ("mine", ["mine"])
+    assert len(at.info) == 1 and "Imported with `cnnviz import` from tiny.safetensors" in at.info[0].value
+    assert "Training curves" not in [s.value for s in at.subheader]
+    assert not any(m.label.endswith("accuracy") for m in at.metric)
+    assert list(at.dataframe[0].value["layer"]) == tiny.model.layer_names()

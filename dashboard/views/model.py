@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.state import sidebar
-from cnnviz.inspect.receptive_field import receptive_fields
+from cnnviz.figures.training import training_curves_figure
+from cnnviz.inspect.architecture import architecture_summary, parameter_count
 
 
 @st.cache_data(max_entries=8)
 def architecture_table(sha: str, _ckpt) -> pd.DataFrame:
     """One row per inspectable layer: type, output shape, parameters, receptive field."""
-    model, size = _ckpt.model, _ckpt.meta.input_size
-    rfs = {r.name: r for r in receptive_fields(model, size)}
-    rows = []
-    for name in model.layer_names():
-        m = model.get_submodule(name)
-        rf = rfs.get(name)
-        rows.append({
-            "layer": name, "type": type(m).__name__,
-            "output (h x w)": f"{rf.out_size[0]} x {rf.out_size[1]}" if rf is not None else "",
-            "parameters": sum(p.numel() for p in m.parameters(recurse=False)),
-            "receptive field (px)": round(float(rf.size[0]), 1) if rf is not None else None,
-            "jump (px)": round(float(rf.jump[0]), 2) if rf is not None else None,
-        })
-    return pd.DataFrame(rows)
+    return pd.DataFrame([r.row() for r in architecture_summary(_ckpt.model, _ckpt.meta.input_size)])
 
 
 ctx = sidebar()
 st.title("Model")
 if ctx is not None:
     m = ctx.ckpt.meta
-    n_params = sum(p.numel() for p in ctx.ckpt.model.parameters())
+    n_params = parameter_count(ctx.ckpt.model)
     cols = st.columns(5)
     cols[0].metric("Architecture", m.arch)
     cols[1].metric("Parameters", f"{n_params / 1e6:.2f} M")
@@ -45,17 +32,12 @@ if ctx is not None:
         for col, (split, rep) in zip(mcols, m.metrics.items()):
             col.metric(f"{split} accuracy", f"{rep['accuracy']:.2%}",
                        help=f"macro recall {rep['macro_recall']:.2%}, {rep['n']} images, TTA: {rep.get('tta', 'none')}")
+    if m.info.get("imported"):
+        st.info(f"Imported with `cnnviz import` from {m.info.get('source_file', 'a weights file')}: "
+                "no training history or metrics (`cnnviz evaluate CHECKPOINT --data DIR` measures it).")
     if m.history:
         st.subheader("Training curves")
-        hist = pd.DataFrame(m.history)
-        fig = go.Figure()
-        fig.add_scatter(x=hist["epoch"], y=hist["train_acc"], name="train accuracy (augmented)")
-        if hist["val_acc"].notna().any():
-            fig.add_scatter(x=hist["epoch"], y=hist["val_acc"], name="validation accuracy")
-        fig.add_scatter(x=hist["epoch"], y=hist["train_loss"], name="train loss", yaxis="y2", line=dict(dash="dot"))
-        fig.update_layout(xaxis_title="epoch", yaxis=dict(title="accuracy", range=[0, 1]),
-                          yaxis2=dict(title="loss", overlaying="y", side="right"), height=360,
-                          margin=dict(t=20, b=40), legend=dict(orientation="h"))
+        fig = training_curves_figure(m.history)
         st.plotly_chart(fig, width="stretch")
         info = m.info
         st.caption(f"Trained {len(m.history)} epochs in {info.get('train_seconds', '?')} s on "
