@@ -174,7 +174,7 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             warm = browser.new_page(viewport={"width": 1400, "height": 1000})
-            for path in ("model", "filters", "feature_maps"):  # load the model and the test split once
+            for path in ("", "filters", "feature_maps"):  # Model (the root), then load the test split once
                 warm.goto(f"{url}/{path}?model=cifar10_fast", wait_until="networkidle")
                 warm.get_by_text("Layer" if path != "filters" else "Enlarge filter").first.wait_for(timeout=600_000)
                 idle(warm)

@@ -328,8 +328,13 @@ def resolve_source(path: str | os.PathLike, split: Split | None = None) -> Sourc
                 for name in ("kaggle_simpson_testset", "kaggle_simpson_testset.zip"):
                     if (path / name).exists():
                         return resolve_source(path / name, None)
-    container = _Container(path)
-    entries = container.list()
+    return source_from_entries(path, _Container(path).list(), split)
+
+
+def source_from_entries(path: Path, entries: list[tuple[str, int]], split: Split | None = None) -> Source:
+    """The layout of a folder or zip at ``path`` from its ``(relative name, size)`` entries: a
+    class tree (``split`` picks ``train/``/``test/`` inside), else a flat labelled or numbered
+    folder. Raises :class:`DatasetError` saying what layouts work."""
     if not any(_is_image(n) for n, _ in entries):
         raise DatasetError(
             f"no images in {path}: expected one sub-folder per class (e.g. train/<class>/*.jpg), "

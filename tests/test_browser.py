@@ -10,12 +10,14 @@ dataset made here. To make the README's screenshots with the shipped models and 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from urllib.parse import parse_qs, urlparse
 from pathlib import Path
 
 import pytest
@@ -28,16 +30,17 @@ if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
                 allow_module_level=True)
 
-# (url path, text that must be visible, what to do with one widget, text visible after it)
+# (url path, text that must be visible, the widget to use) -- each action names the text it
+# makes appear, which must not be on the page before it
 PAGES = [
-    ("model", "Training curves", None, "Layers"),
-    ("filters", "First-layer filters", ("radio", "by norm"), "Enlarge filter"),
-    ("feature_maps", "Feature maps", ("select", "Layer"), "Layer"),
-    ("receptive_fields", "Receptive field", ("select", "Layer"), "Layer"),
-    ("neighbours", "Neighbours", ("slider", None), "nearest"),
-    ("mistakes", "Mistakes", ("radio", "row-normalised"), "Confusion"),
-    ("attributions", "Attributions", None, "Grad-CAM"),
-    ("predict", "Predict", None, "Upload"),
+    ("model", "Layers", "expander"),
+    ("filters", "Enlarge filter", "normalisation"),
+    ("feature_maps", "strongest mean activation first", "layer"),
+    ("receptive_fields", "One unit", "layer"),
+    ("neighbours", "nearest in feature space", "k"),
+    ("mistakes", "Confusion", "row-normalised"),
+    ("attributions", "Grad-CAM", None),
+    ("predict", "Upload", "upload"),
 ]
 
 
@@ -76,7 +79,8 @@ def server(tmp_path_factory):
                 time.sleep(0.5)
         else:
             raise RuntimeError(f"the dashboard did not start:\n{log.read_text()}")
-        yield f"http://127.0.0.1:{port}", log
+        first = sorted(p for p in Path(ckpt_dir).glob("*.json") if p.with_suffix(".safetensors").is_file())[0]
+        yield f"http://127.0.0.1:{port}", log, json.loads(first.read_text())["classes"]
     finally:
         proc.terminate()
         try:
@@ -108,30 +112,89 @@ def _wait_idle(page) -> None:
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=IDLE_MS)
 
 
-@pytest.mark.parametrize("path,title,action,after", PAGES, ids=[p[0] for p in PAGES])
-def test_page_in_chromium(server, browser, path, title, action, after):
-    url, log = server
+# True when ``text`` is in the page's visible text or in a visible Plotly figure (Streamlit
+# keeps earlier versions of a keyed chart in the page, hidden).
+SHOWS_TEXT = """(text) => document.body.innerText.includes(text) || Array.from(
+    document.querySelectorAll('.js-plotly-plot')).some(p => p.checkVisibility() && Array.from(
+        p.querySelectorAll('text')).some(t => t.textContent.includes(text)))"""
+
+
+def _shows(page, text: str) -> bool:
+    return page.evaluate(SHOWS_TEXT, text)
+
+
+def _wait_shows(page, text: str) -> None:
+    page.wait_for_function(SHOWS_TEXT, arg=text, timeout=IDLE_MS)
+
+
+def _pick_option(page, label: str) -> str:
+    """Open the select box labelled ``label``, choose its second option; returns that option."""
+    page.locator("[data-testid=stSelectbox]").filter(has_text=label).first.locator("[role=combobox]").click()
+    options = page.locator("[role=option]")
+    options.first.wait_for(timeout=30_000)
+    target = options.nth(1 if options.count() > 1 else 0)
+    name = target.inner_text().strip()
+    target.click()
+    return name
+
+
+def _act(page, action: str, classes: list[str], tmp_path: Path) -> str:
+    """Use one widget; returns a text that the change makes appear."""
+    def absent(text: str) -> str:
+        assert not _shows(page, text), f"{text!r} shows before the action"
+        return text
+
+    if action == "expander":
+        text = absent(", ".join(classes[:2]))
+        page.locator("[data-testid=stExpander] summary").filter(has_text="Classes").first.click()
+        return text
+    if action == "normalisation":
+        text = absent("one min-max scale shared")
+        page.get_by_text("all filters together", exact=True).first.click()
+        return text
+    if action == "layer":  # Feature maps titles its grid "<layer>: ...", Receptive fields "<layer>, channel"
+        name = _pick_option(page, "Layer")
+        return name + (": " if "/feature_maps" in page.url else ", channel")
+    if action == "k":
+        k = int(parse_qs(urlparse(page.url).query)["k"][0])  # the page keeps k in the URL
+        page.get_by_role("slider").first.press("ArrowRight")
+        return f"k={k + 1}"  # checked in the URL below
+    if action == "row-normalised":
+        text = absent("confusion (row-normalised)")
+        page.get_by_text("row-normalised", exact=True).first.click()
+        return text
+    if action == "upload":
+        from PIL import Image  # noqa: PLC0415
+
+        text = absent("1 images; most predicted")
+        img = tmp_path / "browser_upload.png"
+        Image.new("RGB", (40, 30), (200, 50, 50)).save(img)
+        page.locator("input[type=file]").first.set_input_files(str(img))
+        return text
+    raise ValueError(action)
+
+
+@pytest.mark.parametrize("path,title,action", PAGES, ids=[p[0] for p in PAGES])
+def test_page_in_chromium(server, browser, path, title, action, tmp_path):
+    url, log, classes = server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{url}/{path}", wait_until="networkidle")
-        page.get_by_text(title, exact=False).first.wait_for(timeout=IDLE_MS)
+        # the default page (Model) is served at the root URL; its url_path is not an address
+        page.goto(f"{url}/{'' if path == 'model' else path}", wait_until="networkidle")
+        _wait_shows(page, title)
         _wait_idle(page)
         if action is not None:
-            kind, label = action
-            if kind == "radio":
-                page.get_by_text(label, exact=True).first.click()
-            elif kind == "select":
-                page.locator("[data-testid=stSelectbox]").filter(has_text=label).first.locator(
-                    "[role=combobox]").click()
-                options = page.locator("[role=option]")
-                options.first.wait_for(timeout=30_000)
-                options.nth(1 if options.count() > 1 else 0).click()
-            elif kind == "slider":
-                page.get_by_role("slider").first.press("ArrowRight")
+            after = _act(page, action, classes, tmp_path)
+            if after.startswith("k="):
+                page.wait_for_function("(q) => location.search.includes(q)", arg=after, timeout=IDLE_MS)
+                after = "nearest in feature space"
+            else:
+                _wait_shows(page, after)
             _wait_idle(page)
-        page.get_by_text(after, exact=False).first.wait_for(timeout=IDLE_MS)
+            assert _shows(page, after), after
         assert not page.locator("[data-testid=stException]").count(), page.locator(
             "[data-testid=stException]").first.inner_text()
+        assert not _shows(page, "Page not found")
         shots = os.environ.get("CNNVIZ_SCREENSHOTS")
         if shots:
             Path(shots).mkdir(parents=True, exist_ok=True)
@@ -142,6 +205,6 @@ def test_page_in_chromium(server, browser, path, title, action, after):
 
 def test_log_has_no_file_watcher_error(server, browser):
     """Streamlit's watcher trips over torch.classes; the app must start without that error."""
-    _, log = server
+    _, log, _ = server
     text = log.read_text()
     assert "torch.classes" not in text and "Traceback" not in text, text[-2000:]

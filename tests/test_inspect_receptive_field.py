@@ -14,7 +14,7 @@ from cnnviz.inputs import Normalization
 from cnnviz.inspect.feature_maps import feature_maps
 from cnnviz.inspect.filters import first_layer_filters
 from cnnviz.inspect.receptive_field import (
-    gradient_probe_size, gradient_rf, layer_rf, receptive_fields, unit_box,
+    gradient_probe_size, gradient_rf, receptive_fields, unit_box,
 )
 from cnnviz.models import get_model, list_models, model_spec
 

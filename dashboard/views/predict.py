@@ -1,9 +1,10 @@
-"""Predict page: classify uploaded images, or every image of a folder or zip (such as the Simpsons
-competition's test set), and download the predictions as the competition's ``id,character`` CSV.
-Uploads are decoded in memory; nothing is written to disk."""
+"""Predict page: classify uploaded images or an uploaded zip, or every image of a folder or zip on the
+server (such as the Simpsons competition's test set), and download the predictions as the
+competition's ``id,character`` CSV. Uploads are decoded in memory; nothing is written to disk."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from dashboard.state import model_lock, progress_bar, sidebar, upload_images
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import DatasetError, load_dataset
 from cnnviz.figures.projection import thumbnails_b64
-from cnnviz.predict import Predictions, predict_folder, predict_images
+from cnnviz.predict import Predictions, predict_folder, predict_images, predict_zip
 
 THUMB = 64
 
@@ -36,6 +37,27 @@ def folder_thumbnails(path: str, mtime: float, preprocess: str, _ckpt: Checkpoin
     that the prediction filled)."""
     ds = load_dataset(path, None, _ckpt.meta.preprocess)
     return dict(zip(ds.ids, thumbnails_b64(ds.images, THUMB)))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def zip_predictions(sha: str, digest: str, name: str, _data: bytes, _ckpt: Checkpoint
+                    ) -> tuple[Predictions, list[str], dict[str, str]]:
+    """Predictions, thumbnails and unreadable files of an uploaded zip, kept in memory (by content)
+    while the page reruns; raises ``DatasetError`` for a zip without images."""
+    bar = progress_bar(f"Reading and classifying the images of {name}")
+    try:
+        with model_lock(sha):
+            preds, images, errors = predict_zip(_ckpt, _data, name, progress=bar)
+    finally:
+        bar.close()
+    return preds, thumbnails_b64(images, THUMB) if len(images) else [], errors
+
+
+def unreadable_warning(names: list[str]) -> None:
+    """One warning naming the files that have no prediction."""
+    if names:
+        st.warning(f"{len(names)} files are not readable images and have no prediction: "
+                   f"{', '.join(names[:10])}" + (" ..." if len(names) > 10 else ""))
 
 
 def show(preds: Predictions, thumbnails: list[str] | None, key: str) -> None:
@@ -73,7 +95,8 @@ if ctx is not None:
                f"{' with test-time augmentation (' + str(m.tta) + ')' if m.tta and m.tta != 'none' else ''}. "
                "The CSV has the competition's `id,character` columns.")
     source = st.radio("Images from", ["upload", "folder"], horizontal=True, key="p_src",
-                      format_func={"upload": "upload", "folder": "a folder or zip on the server"}.get,
+                      format_func={"upload": "upload images or a zip",
+                                   "folder": "a folder or zip on the server"}.get,
                       index=1 if st.query_params.get("folder") else 0)
     if source == "upload":
         images, names = upload_images("Images to classify", "p_upload", m.preprocess, multiple=True)
@@ -88,6 +111,22 @@ if ctx is not None:
         else:
             st.caption("Drop one or many images (PNG, JPEG, ...): the id in the CSV is each file's name "
                        "without its extension.")
+        archive = st.file_uploader("...or the competition's test set as a .zip", type=["zip"], key="p_zip",
+                                   help="A zip of numbered images (the competition's test set), of "
+                                        "<character>_<n>.jpg files, or of one folder per class. It is "
+                                        "read in memory; nothing is written to disk.")
+        if archive is not None:
+            data = archive.getvalue()
+            try:
+                preds, thumbs, bad = zip_predictions(ctx.ckpt.sha256, hashlib.sha256(data).hexdigest(),
+                                                     archive.name, data, ctx.ckpt)
+            except DatasetError as e:
+                st.error(str(e))
+            else:
+                unreadable_warning(list(bad))
+                if not preds.ids:
+                    st.error(f"None of the images in {archive.name} could be read.")
+                show(preds, thumbs, "p_archive")
     else:
         path = st.text_input("Folder or zip", key="p_path", value=st.query_params.get("folder", ""),
                              placeholder="/data/simpsons/testset  or  testset.zip",
@@ -105,10 +144,7 @@ if ctx is not None:
                 except DatasetError as e:
                     st.error(f"Cannot read images from `{where}`: {e}")
                 else:
-                    if preds.unreadable:
-                        st.warning(f"{len(preds.unreadable)} files are not readable images and have no "
-                                   f"prediction: {', '.join(preds.unreadable[:10])}"
-                                   + (" ..." if len(preds.unreadable) > 10 else ""))
+                    unreadable_warning(preds.unreadable)
                     if not preds.ids:
                         st.error(f"No images found in `{where}`.")
                     thumbs = folder_thumbnails(str(where), where.stat().st_mtime,
