@@ -166,7 +166,7 @@ def _act(page, action: str, classes: list[str], tmp_path: Path) -> str:
     if action == "upload":
         from PIL import Image  # noqa: PLC0415
 
-        text = absent("1 images; most predicted")
+        text = absent("1 image; most predicted")
         img = tmp_path / "browser_upload.png"
         Image.new("RGB", (40, 30), (200, 50, 50)).save(img)
         page.locator("input[type=file]").first.set_input_files(str(img))
@@ -198,6 +198,8 @@ def test_page_in_chromium(server, browser, path, title, action, tmp_path):
         shots = os.environ.get("CNNVIZ_SCREENSHOTS")
         if shots:
             Path(shots).mkdir(parents=True, exist_ok=True)
+            page.evaluate("document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
+            page.wait_for_timeout(300)
             page.screenshot(path=str(Path(shots) / f"{path}.png"), full_page=False)
     finally:
         page.close()

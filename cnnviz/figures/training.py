@@ -21,5 +21,5 @@ def training_curves_figure(history: Sequence[Mapping[str, Any]]) -> go.Figure:
                     line=dict(dash="dot"))
     fig.update_layout(xaxis_title="epoch", yaxis=dict(title="accuracy", range=[0, 1]),
                       yaxis2=dict(title="loss", overlaying="y", side="right"), height=360,
-                      margin=dict(t=20, b=40), legend=dict(orientation="h"))
+                      margin=dict(t=40, b=40), legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom"))
     return fig

@@ -56,7 +56,9 @@ def zip_predictions(sha: str, digest: str, name: str, _data: bytes, _ckpt: Check
 def unreadable_warning(names: list[str]) -> None:
     """One warning naming the files that have no prediction."""
     if names:
-        st.warning(f"{len(names)} files are not readable images and have no prediction: "
+        what = "1 file is not a readable image and has" if len(names) == 1 else \
+            f"{len(names)} files are not readable images and have"
+        st.warning(f"{what} no prediction: "
                    f"{', '.join(names[:10])}" + (" ..." if len(names) > 10 else ""))
 
 
@@ -76,7 +78,7 @@ def show(preds: Predictions, thumbnails: list[str] | None, key: str) -> None:
         "top 3": [" · ".join(f"{c} {p:.0%}" for c, p in t) for t in top],
     })
     counts = Counter(preds.predicted)
-    st.caption(f"{len(preds.ids):,} images; most predicted: "
+    st.caption(f"{len(preds.ids):,} image{'s' if len(preds.ids) != 1 else ''}; most predicted: "
                + ", ".join(f"{c} ({n})" for c, n in counts.most_common(5)))
     st.dataframe(table, hide_index=True, key=f"{key}_table", row_height=THUMB + 8,
                  column_config={
