@@ -163,3 +163,11 @@ def test_attributions_page_honours_a_mistakes_link(dashboard_env):
     target = next(s for s in at.selectbox if s.label == "Target class")
     assert target.format_func(target.value).endswith("(predicted)")
     assert "test #0" in title(figures(at)["attr_fig"])
+
+
+def test_receptive_fields_page_opens_the_unit_of_a_link(dashboard_env):
+    at = open_page("receptive_fields", {"img": "1", "layer": MIDDLE_CONV, "ch": "1", "uy": "2", "ux": "5"})
+    assert not at.exception and not at.error, errors(at)
+    assert at.selectbox(key="rf_layer").value == MIDDLE_CONV
+    assert title(figures(at)["rf_unit"]).startswith(f"{MIDDLE_CONV}, channel 1, unit (2, 5):")
+    assert [at.number_input(key=f"rf_{k}_{MIDDLE_CONV}").value for k in ("ch", "uy", "ux")] == [1, 2, 5]

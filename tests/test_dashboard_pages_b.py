@@ -136,7 +136,12 @@ def test_mistakes_cells_show_their_images(dashboard_env):
         shown = [int(c.split(" ")[0].lstrip("#")) for im in at.image for c in im.captions]  # "#<index> · <conf>"
         assert len(shown) == counts[t, p]
         assert all(ds.labels[i] == t and fs.logits[i].argmax() == p for i in shown)
-        assert len(at.get("page_link")) == 2 * counts[t, p]  # attribution and neighbours per image
+        links = [el.proto for el in at.get("page_link")]
+        assert len(links) == 2 * counts[t, p]  # attribution and neighbours per image
+        for att, nb, i in zip(links[0::2], links[1::2], shown):
+            assert (att.label, nb.label) == ("Attribution", "Neighbours")
+            assert f"img={i}" in nb.query_string and "model=tiny" in nb.query_string
+            assert f"img={i}&target={p}" in att.query_string
         assert f"**{counts[t, p]}**" in " ".join(m.value for m in at.markdown)
 
     at.radio(key="m_norm").set_value("row-normalised").run()
@@ -178,3 +183,9 @@ def test_predict_folder_gives_competition_csv(dashboard_env, downloads):
     at.text_input(key="p_path").set_value(str(folder / "missing")).run()
     assert not at.exception, errors(at)
     assert any("does not exist" in e.value for e in at.error)
+
+
+def test_neighbours_page_opens_the_image_of_a_mistakes_link(dashboard_env):
+    at = open_page("neighbours", {"img": "4", "model": "tiny"})
+    assert not at.exception, errors(at)
+    assert title(figures(at)["nn_fig"]).startswith("test #4:")

@@ -96,6 +96,28 @@ def test_extract_features_runs_without_gradients():
     extract_features(Spy(), images(2), NORM, runtime=CPU32)
 
 
+def test_a_failing_pass_leaves_the_model_as_found_and_writes_no_cache(cache_dir):
+    class Breaks(MeanColour):
+        def embed(self, x):
+            if self.calls == 1:
+                raise RuntimeError("out of memory (simulated)")
+            return super().embed(x)
+
+    model = Breaks().train()
+    model.conv.weight.requires_grad_(False)
+    with pytest.raises(RuntimeError, match="simulated"):
+        extract_features(model, images(), NORM, batch_size=3, runtime=CPU32)
+    assert model.training and model.calls == 1
+    assert not model.conv.weight.requires_grad and model.fc.weight.requires_grad
+    assert torch.is_grad_enabled()
+    assert not model._forward_hooks and not model.conv._forward_hooks
+
+    ckpt = Checkpoint(Breaks(), make_ckpt().meta, None, "b" * 64)
+    with pytest.raises(RuntimeError, match="simulated"):
+        cached_features(ckpt, make_dataset(), "test", cache_dir=cache_dir, batch_size=3, runtime=CPU32)
+    assert not list(cache_dir.rglob("*.np*"))  # nothing half-written is left to be read later
+
+
 def test_cached_features_round_trip_without_calling_the_model(cache_dir, monkeypatch):
     ckpt, ds = make_ckpt(), make_dataset()
     first = cached_features(ckpt, ds, "test", runtime=CPU32)
