@@ -311,6 +311,8 @@ def import_weights(weights: str | Path, out: str | Path, arch: str, classes: Seq
                               "(overwrite=True, --force on the command line)")
 
     state = read_state_dict(weights)
+    if isinstance(model, CNN):
+        state = model.adapt_state_dict(state)
     source_sha = file_sha256(weights)
     try:
         load_weights(model, state, source=weights.name)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torchvision
 from safetensors.torch import save_file
 
 from cnnviz.checkpoints import (
@@ -335,3 +336,31 @@ def test_cli_needs_classes_size_and_out(tmp_path, capsys):
     assert "one of the arguments --classes --classes-file is required" in err
     assert "the following arguments are required: --size" in err
     assert "not allowed with argument" in err
+
+
+def test_import_of_a_torchvision_resnet_saved_as_is(tmp_path):
+    """A state dict of torchvision's own ResNet-18 (e.g. fine-tuned by a student) imports as is."""
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None, num_classes=3).eval()
+    torch.save(net.state_dict(), tmp_path / "resnet18.pt")
+    ckpt = import_weights(tmp_path / "resnet18.pt", tmp_path / "resnet18", "resnet18", CLASSES, 64)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ckpt.model(x), net(x))
+
+
+@pytest.mark.parametrize("arch,build", [("alexnet", torchvision.models.alexnet),
+                                        ("vgg11", torchvision.models.vgg11_bn)])
+def test_torchvision_classifier_layout_is_adapted(arch, build):
+    """torchvision's AlexNet/VGG name their last layer ``classifier.6``; ours is ``fc``. (No file
+    round trip here: these weigh 0.2-0.5 GB; the import path is the one tested above.)"""
+    torch.manual_seed(0)
+    net = build(weights=None, num_classes=3).eval()
+    ours = get_model(arch, 3, 64).eval()
+    state = ours.adapt_state_dict(net.state_dict())
+    assert "fc.weight" in state and not any(k.startswith("classifier.6.") for k in state)
+    ours.load_state_dict(state, strict=True)
+    assert ours.adapt_state_dict(ours.state_dict()).keys() == ours.state_dict().keys()  # ours: unchanged
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), net(x))

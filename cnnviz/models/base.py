@@ -44,6 +44,11 @@ class CNN(nn.Module):
         """Names of convolutions, norms, activations, pools and linears, in forward order."""
         return [n for n, m in self.named_modules() if n and isinstance(m, _LAYER_TYPES)]
 
+    def adapt_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Rename the keys of a state dict saved from the architecture this model wraps (for
+        example torchvision's own module) to this model's names; identity by default."""
+        return state
+
     def prepare(self, images: torch.Tensor) -> None:
         """Data-dependent initialisation before training (no-op unless a model needs one).
 

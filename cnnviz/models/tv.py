@@ -23,6 +23,13 @@ class TorchvisionClassifierNet(CNN):
         self.classifier = nn.Sequential(*list(net.classifier)[:-1])
         self.fc = nn.Linear(last.in_features, num_classes)
         self.num_classes, self.embed_dim = num_classes, last.in_features
+        self._tv_last = f"classifier.{len(net.classifier) - 1}."  # torchvision's name for our fc
+
+    def adapt_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Accept torchvision's own layout: its last classifier layer is our ``fc``."""
+        if any(k.startswith("fc.") for k in state) or not any(k.startswith(self._tv_last) for k in state):
+            return state
+        return {("fc." + k[len(self._tv_last):]) if k.startswith(self._tv_last) else k: v for k, v in state.items()}
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.avgpool(self.features(x)).flatten(1))
