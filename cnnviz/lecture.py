@@ -66,6 +66,23 @@ def _labelled_strip(images: list[np.ndarray], captions: list[str], scale: int, t
     return canvas
 
 
+def class_bars_png(top: list[tuple[str, float]], width: int = 260, row: int = 18,
+                   color: tuple[int, int, int] = (31, 119, 180)) -> Image.Image:
+    """Top-k class probabilities as horizontal bars, AlexNet figure 4 style: one row per class,
+    the bar ``p * (width - 120)`` pixels long after a 120-px label column, the value after it."""
+    img = Image.new("RGB", (width, 16 + row * len(top)), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((4, 2), "top classes", fill="black")
+    span = width - 160
+    for i, (name, p) in enumerate(top):
+        y = 16 + i * row
+        draw.text((4, y + 3), name[:18], fill="black")
+        if p > 0:
+            draw.rectangle([120, y + 3, 120 + max(1, round(p * span)) - 1, y + row - 4], fill=color)
+        draw.text((124 + round(p * span), y + 3), f"{p:.0%}", fill="black")
+    return img
+
+
 def confusion_png(counts: np.ndarray, classes: list[str], cell: int = 28) -> Image.Image:
     """Row-normalised confusion matrix as a picture: true classes down, predicted across."""
     k = len(classes)
@@ -139,8 +156,13 @@ def write_lecture_figures(ckpt: Checkpoint, out_dir: str | Path, data: str | Pat
                                 title=f"test image of {meta.classes[test.labels[q]]}: nearest training images")
         res.html["neighbours"] = _save_html(fig, out / "neighbours.html")
         scale = max(1, 96 // meta.input_size)
+        query = _labelled_strip([test.images[q]], [meta.classes[test.labels[q]]], scale, "test image (true class)")
+        bars = class_bars_png(top)
+        first = Image.new("RGB", (query.width + bars.width + 12, max(query.height, bars.height)), "white")
+        first.paste(query, (0, 0))
+        first.paste(bars, (query.width + 12, 0))
         rows = [
-            _labelled_strip([test.images[q]], [f"{c} {p:.2f}" for c, p in top[:1]], scale, "test image, top class"),
+            first,
             _labelled_strip(list(train.images[nf.indices[0]]), [meta.classes[train.labels[i]] for i in nf.indices[0]],
                             scale, "nearest in feature space"),
             _labelled_strip(list(train.images[npix.indices[0]]), [meta.classes[train.labels[i]] for i in npix.indices[0]],
