@@ -15,6 +15,7 @@ into a test module::
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from dataclasses import dataclass
@@ -132,3 +133,35 @@ def title(fig: dict) -> str:
 def errors(at: AppTest) -> list[str]:
     """Exceptions and st.error messages on the page (for assertion messages)."""
     return [e.proto.message for e in at.exception] + [e.proto.body for e in at.error]
+
+
+def encoded(color: tuple[int, int, int], fmt: str = "PNG", size: tuple[int, int] = (40, 30)) -> bytes:
+    """A one-colour image file's bytes, as an upload would carry them."""
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> list[tuple[bytes, str, str | None]]:
+    """``(data, mimetype, file name)`` of every file the app hands to Streamlit's media manager
+    (how ``st.download_button`` serves its data)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    got: list[tuple[bytes, str, str | None]] = []
+    add = MediaFileManager.add
+
+    def recording_add(self, path_or_data, mimetype, coordinates, file_name=None, **kw):
+        got.append((path_or_data, mimetype, file_name))
+        return add(self, path_or_data, mimetype, coordinates, file_name=file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add", recording_add)
+    return got
+
+
+def csv_rows(downloads) -> list[list[str]]:
+    """The rows of the last CSV offered for download."""
+    data = [d for d, mime, _ in downloads if mime == "text/csv"]
+    assert data, "no CSV was offered for download"
+    text = data[-1].decode() if isinstance(data[-1], bytes) else data[-1]
+    return [line.split(",") for line in text.splitlines()]

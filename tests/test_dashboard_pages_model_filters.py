@@ -37,6 +37,14 @@ def grid(at) -> tuple[np.ndarray, np.ndarray]:
     return array(trace["z"]), array(trace["customdata"])[..., 0]
 
 
+def copy_tiny(tiny_dashboard, ckdir):
+    """A checkpoint folder of its own holding a copy of the tiny checkpoint."""
+    ckdir.mkdir()
+    for f in tiny_dashboard.checkpoints.glob("tiny.*"):
+        shutil.copy(f, ckdir / f.name)
+    return ckdir
+
+
 def test_model_page_without_data(dashboard_env_no_data):
     at = open_page("model")
     assert not at.exception, errors(at)
@@ -103,10 +111,7 @@ def test_filters_page_opens_the_filter_of_a_link(dashboard_env_no_data):
 @pytest.fixture
 def snapshot_env(tiny_dashboard, tmp_path, monkeypatch):
     """The tiny checkpoint copied with a snapshot at epoch 1 holding the negated kernels."""
-    ckdir = tmp_path / "checkpoints"
-    ckdir.mkdir()
-    for f in tiny_dashboard.checkpoints.glob("tiny.*"):
-        shutil.copy(f, ckdir / f.name)
+    ckdir = copy_tiny(tiny_dashboard, tmp_path / "checkpoints")
     ckpt = load_checkpoint(ckdir / "tiny")
     w = ckpt.model.first_conv.weight.detach()
     save_file({"epoch1/features.0.weight": (-w).contiguous()}, str(snapshots_path(ckdir / "tiny.safetensors")))
@@ -150,10 +155,7 @@ def test_filters_page_says_when_the_first_layer_is_not_trained(frozen_env):
 def test_model_page_switches_to_an_imported_checkpoint(tiny_dashboard, tmp_path, monkeypatch):
     from cnnviz.checkpoints import import_weights  # noqa: PLC0415
 
-    ckdir = tmp_path / "checkpoints"
-    ckdir.mkdir()
-    for f in tiny_dashboard.checkpoints.glob("tiny.*"):
-        shutil.copy(f, ckdir / f.name)
+    ckdir = copy_tiny(tiny_dashboard, tmp_path / "checkpoints")
     tiny = load_checkpoint(ckdir / "tiny")
     import_weights(ckdir / "tiny.safetensors", ckdir / "mine", "alexnet_style", tiny.meta.classes, SIZE,
                    arch_kwargs=tiny.meta.arch_kwargs)

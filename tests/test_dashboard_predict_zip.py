@@ -6,41 +6,10 @@ from __future__ import annotations
 import io
 import zipfile
 
-import pytest
-from PIL import Image
 
 from conftest import COLORS
-from dashboard_fixtures import dashboard_env, errors, open_page, tiny_dashboard  # noqa: F401
-
-
-def encoded(color: tuple[int, int, int], fmt: str = "PNG", size: tuple[int, int] = (40, 30)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, color).save(buf, fmt)
-    return buf.getvalue()
-
-
-@pytest.fixture
-def downloads(monkeypatch) -> list[tuple[bytes, str, str | None]]:
-    """``(data, mimetype, file name)`` of every file the app hands to Streamlit's media manager
-    (how ``st.download_button`` serves its data)."""
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    got: list[tuple[bytes, str, str | None]] = []
-    add = MediaFileManager.add
-
-    def recording_add(self, path_or_data, mimetype, coordinates, file_name=None, **kw):
-        got.append((path_or_data, mimetype, file_name))
-        return add(self, path_or_data, mimetype, coordinates, file_name=file_name, **kw)
-
-    monkeypatch.setattr(MediaFileManager, "add", recording_add)
-    return got
-
-
-def csv_rows(downloads) -> list[list[str]]:
-    data = [d for d, mime, _ in downloads if mime == "text/csv"]
-    assert data, "no CSV was offered for download"
-    text = data[-1].decode() if isinstance(data[-1], bytes) else data[-1]
-    return [line.split(",") for line in text.splitlines()]
+from dashboard_fixtures import (csv_rows, dashboard_env, downloads, encoded, errors, open_page,  # noqa: F401
+                                tiny_dashboard)
 
 
 def competition_zip() -> bytes:
