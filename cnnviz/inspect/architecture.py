@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from torch import nn
 
@@ -23,9 +23,8 @@ class LayerSummary:
 
     def row(self) -> dict[str, object]:
         """A table row with readable column names."""
-        d = asdict(self)
         return {
-            "layer": d["name"], "type": d["type"],
+            "layer": self.name, "type": self.type,
             "output (h x w)": f"{self.out_size[0]} x {self.out_size[1]}" if self.out_size else "",
             "parameters": self.parameters,
             "receptive field (px)": None if self.rf_size is None else round(self.rf_size, 1),
