@@ -141,7 +141,8 @@ def decode_image(data: bytes, pre: Preprocess) -> np.ndarray:
         raise UnreadableImage(f"image is too large to decode safely (over {MAX_IMAGE_PIXELS:,} pixels): "
                               "resize it first") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise UnreadableImage(f"not a readable image ({type(e).__name__}: {e})") from e
+        raise UnreadableImage(f"not a readable image ({type(e).__name__}: {e}): use a PNG, JPEG or another "
+                               "common image format") from e
 
 
 # --------------------------------------------------------------------------------------------

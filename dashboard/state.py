@@ -225,8 +225,7 @@ def upload_images(label: str, key: str, preprocess: Preprocess,
         pairs.append((f.name, f.getvalue()))
     images, names, errors = decode_uploads(pairs, preprocess)
     for name, why in errors.items():
-        hint = " Upload a PNG, JPEG or another common image format." if why.startswith("not a readable") else ""
-        st.error(f"{name}: {why}.{hint}")
+        st.error(f"{name}: {why}.")
     return images, names
 
 

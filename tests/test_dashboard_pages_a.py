@@ -87,7 +87,7 @@ def test_an_upload_that_is_huge_or_not_an_image_gets_one_clear_message(dashboard
     at.file_uploader(key="fm_upload").set_value(("notes.png", b"plain text, not a picture", "image/png")).run()
     assert not at.exception, errors(at)
     assert len(at.error) == 1 and at.error[0].value.startswith("notes.png: not a readable image")
-    assert at.error[0].value.endswith("Upload a PNG, JPEG or another common image format.")
+    assert at.error[0].value.endswith(": use a PNG, JPEG or another common image format.")
 
 
 def test_receptive_fields_and_attributions_pages_take_an_upload(dashboard_env_no_data):
