@@ -1,12 +1,16 @@
 """A fast CIFAR-sized net in the style of the fastest published CIFAR-10 recipes.
 
-A frozen 2x2 patch-whitening convolution, three conv groups (conv-pool-BN-GELU-conv-BN-GELU)
+A stem, then three conv groups (conv-pool-BN-GELU-conv-BN-GELU)
 of widths 64/256/256 with identity-initialised convolutions, BatchNorm with frozen scales and
-trainable biases, and a max-pooled linear head. The penultimate vector is the flattened
+trainable biases, and a max-pooled linear head. The stem is either the recipe's frozen 2x2
+patch-whitening convolution (``cifar_fast``) or a learned convolution with BatchNorm
+(``cifar_lecture``: 48 kernels of 5x5, the first layer a lecture shows). The penultimate vector is the flattened
 ``256 x 4 x 4`` output of the last group: 4096-d with no fully connected layer.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import nn
@@ -72,18 +76,32 @@ class CifarFastNet(CNN):
 
     def __init__(self, num_classes: int = 10, input_size: int = 32,
                  widths: tuple[int, int, int] = (64, 256, 256), whiten_kernel: int = 2,
-                 bn_momentum: float = 0.4, logit_scale: float = 1 / 9):
+                 bn_momentum: float = 0.4, logit_scale: float = 1 / 9,
+                 stem: Literal["whiten", "conv"] = "whiten", stem_kernel: int = 5,
+                 stem_width: int = 48):
         super().__init__()
         self.num_classes = num_classes
-        self.whiten_kernel = whiten_kernel
-        # pad right/bottom so an S-px input keeps S px (even kernels have no symmetric "same")
-        self.whiten_pad = nn.ZeroPad2d((0, whiten_kernel - 1, 0, whiten_kernel - 1))
-        self.whiten = nn.Conv2d(3, 2 * 3 * whiten_kernel**2, whiten_kernel, padding=0, bias=True)
-        self.whiten.weight.requires_grad_(False)
-        nn.init.zeros_(self.whiten.bias)
-        self.whiten_act = nn.GELU()
+        self.stem_kind = stem
+        if stem == "whiten":
+            self.whiten_kernel = whiten_kernel
+            # pad right/bottom so an S-px input keeps S px (even kernels have no symmetric "same")
+            self.whiten_pad = nn.ZeroPad2d((0, whiten_kernel - 1, 0, whiten_kernel - 1))
+            self.whiten = nn.Conv2d(3, 2 * 3 * whiten_kernel**2, whiten_kernel, padding=0, bias=True)
+            self.whiten.weight.requires_grad_(False)
+            nn.init.zeros_(self.whiten.bias)
+            self.whiten_act = nn.GELU()
+            stem_out = self.whiten.out_channels
+        elif stem == "conv":
+            if stem_kernel % 2 == 0 or stem_kernel < 1:
+                raise ValueError(f"stem_kernel must be an odd number of pixels, got {stem_kernel}")
+            self.stem_conv = nn.Conv2d(3, stem_width, stem_kernel, padding=stem_kernel // 2, bias=False)
+            self.stem_norm = _BatchNorm(stem_width, bn_momentum)
+            self.stem_act = nn.GELU()
+            stem_out = stem_width
+        else:
+            raise ValueError(f"stem must be 'whiten' or 'conv', got {stem!r}")
         w1, w2, w3 = widths
-        self.block1 = ConvGroup(self.whiten.out_channels, w1, bn_momentum)
+        self.block1 = ConvGroup(stem_out, w1, bn_momentum)
         self.block2 = ConvGroup(w1, w2, bn_momentum)
         self.block3 = ConvGroup(w2, w3, bn_momentum)
         side = -(-input_size // 8)
@@ -95,7 +113,10 @@ class CifarFastNet(CNN):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3, S, S)`` -> last conv group's map ``(N, 256, S/8, S/8)``."""
-        x = self.whiten_act(self.whiten(self.whiten_pad(x)))
+        if self.stem_kind == "whiten":
+            x = self.whiten_act(self.whiten(self.whiten_pad(x)))
+        else:
+            x = self.stem_act(self.stem_norm(self.stem_conv(x)))
         return self.block3(self.block2(self.block1(x)))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,7 +128,10 @@ class CifarFastNet(CNN):
 
     @torch.no_grad()
     def prepare(self, images: torch.Tensor, eps: float = 5e-4, max_images: int = 5000) -> None:
-        """Set the whitening filters from the covariance of the training images' patches."""
+        """Set the whitening filters from the covariance of the training images' patches
+        (nothing to do for a learned stem)."""
+        if self.stem_kind != "whiten":
+            return
         k = self.whiten_kernel
         x = images[:max_images].float()
         patches = x.unfold(2, k, 1).unfold(3, k, 1)  # N, C, H', W', k, k
@@ -135,4 +159,17 @@ _RECIPE = dict(
 @register_model("cifar_fast", "fast CIFAR-sized net (whitening + 64/256/256), 4096-d penultimate",
                 train_defaults=_RECIPE, min_input_size=8)
 def cifar_fast(num_classes: int, input_size: int, **kwargs) -> CifarFastNet:
+    return CifarFastNet(num_classes=num_classes, input_size=input_size, **kwargs)
+
+
+# The lecture model: a learned 5x5 stem instead of the frozen whitening (so no bias freeze),
+# trained longer to make up for the whitening's head start.
+_LECTURE_RECIPE = {k: v for k, v in _RECIPE.items() if k != "freeze_after"} | dict(epochs=16)
+
+
+@register_model("cifar_lecture", "fast CIFAR-sized net with a learned 5x5 first convolution "
+                "(48 kernels) + 64/256/256, 4096-d penultimate",
+                train_defaults=_LECTURE_RECIPE, min_input_size=8)
+def cifar_lecture(num_classes: int, input_size: int, **kwargs) -> CifarFastNet:
+    kwargs = {"stem": "conv", "stem_kernel": 5, "stem_width": 48} | kwargs
     return CifarFastNet(num_classes=num_classes, input_size=input_size, **kwargs)
