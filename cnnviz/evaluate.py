@@ -13,35 +13,35 @@ import torch
 from .checkpoints import Checkpoint, checkpoint_data
 from .data import DatasetError
 from .inputs import TTA, Normalization, tta_logits, to_input
-from .runtime import Progress, Runtime, eval_mode, progress_reporter, resolve_runtime, tune_cpu_process
+from .hooks import model_view
+from .runtime import Progress, Runtime, check_runtime, progress_reporter, tune_cpu_process
 
 
 @contextlib.contextmanager
 def inference_batches(model: torch.nn.Module, images: np.ndarray, norm: Normalization,
                       runtime: Runtime | None = None, batch_size: int = 500, progress: Progress = False,
-                      desc: str = "predicting") -> Iterator[Iterator[tuple[int, torch.Tensor]]]:
-    """Context yielding an iterator of ``(start, x)`` normalised input batches of ``images``
-    (``(N, H, W, 3) uint8``), with the model on ``runtime``'s device in eval mode and gradients
-    off. Progress advances per batch; the model's device and modes are restored on exit."""
-    rt = runtime or resolve_runtime()
+                      desc: str = "predicting"
+                      ) -> Iterator[tuple[torch.nn.Module, Iterator[tuple[int, torch.Tensor]]]]:
+    """Context yielding ``(view, batches)``: an eval-mode :func:`~cnnviz.hooks.model_view` of
+    ``model`` and an iterator of ``(start, x)`` normalised input batches of ``images``
+    (``(N, H, W, 3) uint8``), gradients off. The model is not moved or changed: ``runtime``
+    (default: the model's device) must name the model's device. Progress advances per batch."""
+    rt = check_runtime(model, runtime)
     if rt.device.type == "cpu":
         tune_cpu_process()
     n = len(images)
     update, close = progress_reporter(progress, n, desc)
-    home = next(iter(model.parameters()), torch.empty(0)).device
 
     def batches() -> Iterator[tuple[int, torch.Tensor]]:
         for s in range(0, n, batch_size):
             yield s, to_input(images[s:s + batch_size], norm, rt.device, rt.memory_format)
             update(min(s + batch_size, n), n)
 
-    model.to(rt.device)
     try:
-        with eval_mode(model), torch.no_grad():
-            yield batches()
+        with torch.no_grad():
+            yield model_view(model), batches()
     finally:
         close()
-        model.to(home)
 
 
 def predict_logits(
@@ -55,14 +55,15 @@ def predict_logits(
 ) -> np.ndarray:
     """``(N, H, W, 3) uint8`` images -> ``(N, num_classes) float32`` logits.
 
-    Runs in eval mode (restored after) on ``runtime`` (default: best available).
+    Runs an eval-mode view of the model (never moved or changed) with ``runtime``'s
+    precision (default: :func:`~cnnviz.runtime.runtime_for` the model).
     """
-    rt = runtime or resolve_runtime()
+    rt = check_runtime(model, runtime)
     out = np.zeros((len(images), int(getattr(model, "num_classes", 0))), np.float32)
-    with inference_batches(model, images, norm, rt, batch_size, progress) as batches:
+    with inference_batches(model, images, norm, rt, batch_size, progress) as (view, batches):
         for s, x in batches:
             with rt.autocast():
-                logits = tta_logits(model, x, tta).float()
+                logits = tta_logits(view, x, tta).float()
             if out.shape[1] != logits.shape[1]:
                 out = np.zeros((len(images), logits.shape[1]), np.float32)
             out[s:s + len(x)] = logits.cpu().numpy()
@@ -170,4 +171,4 @@ def evaluate_checkpoint(ckpt: Checkpoint, data: str | Path, split: str = "test",
     if not ds.labelled:
         raise DatasetError(f"the {split} images at {data} carry no labels: use `cnnviz predict` for them")
     return evaluate(ckpt.model, ds.images, ds.labels, ckpt.meta.classes, ckpt.meta.normalization,
-                    runtime, tta or ckpt.meta.tta, split=split, progress=progress)
+                    runtime or ckpt.runtime, tta or ckpt.meta.tta, split=split, progress=progress)

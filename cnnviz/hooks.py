@@ -7,13 +7,15 @@ all dashboard sessions never keeps one, even when the forward pass raises.
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
+from collections import OrderedDict
 from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["capture", "preserve_state", "resolve_layers", "valid_layer_names"]
+__all__ = ["capture", "model_view", "resolve_layers", "valid_layer_names"]
 
 
 def valid_layer_names(model: nn.Module) -> list[str]:
@@ -89,17 +91,31 @@ def capture(model: nn.Module, names: str | Sequence[str], detach: bool = True
             h.remove()
 
 
-@contextlib.contextmanager
-def preserve_state(model: nn.Module) -> Iterator[nn.Module]:
-    """Restore, on exit, the train/eval flag of every submodule and ``requires_grad`` of every
-    parameter to what they were on entry (also when the block raises)."""
-    modes = [(m, m.training) for m in model.modules()]
-    grads = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
-        for p, flag in grads:
-            if p.requires_grad != flag:
-                p.requires_grad_(flag)
+def model_view(model: nn.Module, *, train: bool = False, inplace: bool = False) -> nn.Module:
+    """A private copy of ``model``'s module tree that shares its parameters and buffers.
+
+    Modes, ``inplace`` flags and hooks set on the view stay on the view: it is in eval mode
+    (``train=False``) with every in-place activation off (``inplace=False``), and carries none
+    of the model's hooks. The shared model is never written, so calls on a cached model need
+    no lock and restore nothing. Only module objects are copied, never weights (in eval mode
+    BatchNorm only reads its running statistics).
+    """
+    memo: dict[int, nn.Module] = {}
+
+    def copy_module(m: nn.Module) -> nn.Module:
+        if id(m) in memo:  # a module used at two places stays one module
+            return memo[id(m)]
+        v = copy.copy(m)
+        memo[id(m)] = v
+        v._parameters = m._parameters.copy()
+        v._buffers = m._buffers.copy()
+        for name, value in vars(m).items():
+            if name.startswith(("_forward", "_backward")) and isinstance(value, dict):
+                setattr(v, name, OrderedDict())
+        v._modules = {k: (copy_module(c) if c is not None else None) for k, c in m._modules.items()}
+        v.training = train
+        if not inplace and getattr(v, "inplace", None) is True:
+            v.inplace = False
+        return v
+
+    return copy_module(model)

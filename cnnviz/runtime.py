@@ -123,14 +123,41 @@ def set_threads(threads: int | None = None) -> int:
     return torch.get_num_threads()
 
 
-@contextlib.contextmanager
-def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Put ``model`` in eval mode for the block and restore every submodule's mode after
-    (a frozen BatchNorm inside a training model stays frozen)."""
-    modes = [(m, m.training) for m in model.modules()]
+def device_of(model: torch.nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (CPU for a model with neither)."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def runtime_for(model: torch.nn.Module, precision: Precision = "auto") -> Runtime:
+    """The runtime for inference on ``model`` where it is: its own device, ``precision`` as
+    :func:`resolve_runtime` chooses it there. The model is never moved."""
+    return resolve_runtime(str(device_of(model)), precision)
+
+
+def check_runtime(model: torch.nn.Module, runtime: Runtime | None) -> Runtime:
+    """``runtime`` (default :func:`runtime_for`), refused when it names another device than the
+    model's: inference never moves a model that other callers may share."""
+    if runtime is None:
+        return runtime_for(model)
+    dev = device_of(model)
+    if runtime.device.type != dev.type or (runtime.device.index or 0) != (dev.index or 0):
+        raise ValueError(f"the model is on {dev} but the runtime asks for {runtime.device}: load the "
+                         f"checkpoint on that device (load_checkpoint(..., runtime=...)) instead")
+    return runtime
+
+
+def fix_for_inference(model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
+    """Put a freshly built or loaded model, once, into the form every view can share: on
+    ``runtime``'s device and memory format, eval mode, no parameter gradients, no in-place
+    activations. Call it before the model is shared; afterwards nothing changes it."""
+    model.to(runtime.device, memory_format=runtime.memory_format)
     model.eval()
-    try:
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
+    model.requires_grad_(False)
+    for m in model.modules():
+        if getattr(m, "inplace", None) is True:
+            m.inplace = False
+    return model

@@ -1,4 +1,4 @@
-"""hooks.capture and hooks.preserve_state: right outputs, nothing left behind, ever."""
+"""hooks.capture and hooks.model_view: right outputs, nothing left behind, the model untouched."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnnviz.hooks import capture, preserve_state, resolve_layers
+from cnnviz.hooks import capture, model_view, resolve_layers
+from cnnviz.runtime import fix_for_inference, resolve_runtime
 
 
 def hooks_left(model: nn.Module) -> list[str]:
@@ -98,17 +99,53 @@ def test_other_threads_forward_passes_are_not_recorded(net):
     assert set(acts) == {"conv"}
 
 
-def test_preserve_state_restores_modes_and_requires_grad_even_on_error(net):
+def test_model_view_shares_weights_but_not_modes_flags_or_hooks(net):
     net.train()
-    net.bn.eval()  # mixed modes must come back exactly
-    net.conv.bias.requires_grad_(False)
-    before_modes = {n: m.training for n, m in net.named_modules()}
-    before_grads = {n: p.requires_grad for n, p in net.named_parameters()}
-    with pytest.raises(KeyError):
-        with preserve_state(net):
-            net.eval()
-            for p in net.parameters():
-                p.requires_grad_(not p.requires_grad)
-            raise KeyError("boom")
-    assert {n: m.training for n, m in net.named_modules()} == before_modes
-    assert {n: p.requires_grad for n, p in net.named_parameters()} == before_grads
+    net.bn.eval()  # mixed modes: the view must not change them
+    seen = []
+    net.register_forward_hook(lambda m, i, o: seen.append(1))
+    view = model_view(net)
+    assert [p is q for p, q in zip(net.parameters(), view.parameters())] == [True] * 6
+    assert [a is b for a, b in zip(net.buffers(), view.buffers())] == [True] * 3
+    assert not any(m.training for m in view.modules())
+    assert view.relu.inplace is False and net.relu.inplace is True
+    assert {n: m.training for n, m in net.named_modules()} == {"": True, "conv": True, "bn": False,
+                                                               "relu": True, "fc": True}
+    view.conv.register_forward_hook(lambda m, i, o: seen.append(2))
+    x = torch.randn(2, 3, 8, 8)
+    out = view(x)
+    assert seen == [2]  # the view's hook ran, the model's did not
+    assert hooks_left(view) == ["conv._forward_hooks"] and hooks_left(net) == ["<root>._forward_hooks"]
+    net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(out, net(x))  # same weights, eval statistics
+    assert seen == [2, 1]  # the model's own hook, not the view's
+
+
+def test_model_view_keeps_a_module_used_twice_as_one_module():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.act = nn.ReLU()
+            self.a, self.b = nn.Linear(2, 2), nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.act(self.b(self.act(self.a(x))))
+
+    view = model_view(Twice())
+    assert view.get_submodule("act") is view.act and len(list(view.modules())) == 4
+
+
+def test_a_view_in_train_mode_leaves_the_running_statistics_alone_in_eval(net):
+    before = net.bn.running_mean.clone()
+    with torch.no_grad():
+        model_view(net)(torch.randn(4, 3, 8, 8) + 5)
+    torch.testing.assert_close(net.bn.running_mean, before)
+
+
+def test_fix_for_inference_sets_eval_no_grads_no_inplace(net):
+    net.train()
+    fix_for_inference(net, resolve_runtime("cpu", "fp32"))
+    assert not any(m.training for m in net.modules())
+    assert not any(p.requires_grad for p in net.parameters())
+    assert net.relu.inplace is False

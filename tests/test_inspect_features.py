@@ -33,10 +33,14 @@ class MeanColour(CNN):
         with torch.no_grad():
             self.conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
             self.fc.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, -1.0]]))
-        self.calls = 0
+        self.log: list[int] = []  # a list, so views of the model (which share it) count too
+
+    @property
+    def calls(self) -> int:
+        return len(self.log)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
+        self.log.append(len(x))
         return self.conv(x).mean((2, 3))
 
     def head(self, z: torch.Tensor) -> torch.Tensor:

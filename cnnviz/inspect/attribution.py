@@ -16,19 +16,17 @@ resolution plus the method's raw output. The methods come from Captum:
   (absolute value, max over colour channels).
 
 Gradients are taken with ``torch.autograd.grad`` with respect to the input only, so no ``.grad``
-ever accumulates on the model's parameters. During the call the model is in eval mode and every
-``inplace=True`` flag (e.g. ``nn.ReLU(inplace=True)``) is switched off, so that Captum's hooks see
-unmodified tensors; modes, flags and hooks are restored or removed afterwards, also on errors.
-Those flags live on the model object: callers that share one model between threads should not run
-two attributions on it at the same time.
+ever accumulates on the model's parameters. Captum runs on a private view of the model
+(:func:`~cnnviz.hooks.model_view`: eval mode, every ``inplace=True`` flag off so that its hooks
+see unmodified tensors); its hooks go on that view, so the shared model is never changed and
+two threads may attribute on one model at once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import operator
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -36,7 +34,9 @@ import torch.nn.functional as F
 from captum.attr import GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
 from torch import nn
 
+from ..hooks import model_view
 from ..inputs import Normalization, to_input
+from ..runtime import device_of
 from ..models.base import CNN
 
 __all__ = ["METHODS", "Attribution", "attribute", "occlusion_geometry"]
@@ -118,10 +118,10 @@ def attribute(
     if not (1 <= window <= min(h, w)) or stride < 1:
         raise ValueError(f"occlusion window {window} / stride {stride} do not fit a {h}x{w} image")
 
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
+    device = device_of(model)
+    model = model_view(model)  # eval, no in-place activations; Captum's hooks stay on the view
     out: dict[str, Attribution] = {}
-    with _attribution_scope(model):
+    with torch.inference_mode(False), torch.enable_grad():
         x = to_input(image, norm, device).requires_grad_(True)  # (1, 3, H, W) float32
         for method in dict.fromkeys(methods):
             if method == "saliency":
@@ -147,25 +147,6 @@ def attribute(
 
 
 # ------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _attribution_scope(model: nn.Module) -> Iterator[None]:
-    """Eval mode and ``inplace=False`` everywhere for the block, gradients on (even inside
-    ``torch.no_grad``/``inference_mode``); each module's own mode and flag restored after."""
-    modes = [(m, m.training) for m in model.modules()]
-    inplace = [m for m in model.modules() if getattr(m, "inplace", None) is True]
-    try:
-        for m in inplace:
-            m.inplace = False
-        model.eval()
-        with torch.inference_mode(False), torch.enable_grad():
-            yield
-    finally:
-        for m in inplace:
-            m.inplace = True
-        for m, training in modes:
-            m.training = training
 
 
 def _check_target(model: nn.Module, target: int) -> int:

@@ -9,10 +9,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..hooks import capture, preserve_state, resolve_layers
+from ..hooks import capture, model_view, resolve_layers
+from ..runtime import device_of
 from ..inputs import Normalization, to_input
 
-__all__ = ["FeatureMaps", "channel_grid", "check_images", "feature_maps", "model_device", "tile"]
+__all__ = ["FeatureMaps", "channel_grid", "check_images", "feature_maps", "tile"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,30 +53,21 @@ def check_images(images: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor
     return images[None] if len(shape) == 3 else images
 
 
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter or buffer (CPU for a model with neither)."""
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
-
-
 def feature_maps(model: nn.Module, images: np.ndarray | torch.Tensor, layer: str, norm: Normalization,
                  device: torch.device | str | None = None) -> FeatureMaps:
     """Run ``images`` (``(H, W, 3)`` or ``(N, H, W, 3) uint8``) through ``model`` in eval mode
     without gradients and return ``layer``'s output as :class:`FeatureMaps`.
 
-    ``device`` defaults to the model's; the model is not moved. Its train/eval modes and
-    ``requires_grad`` flags are left as found and no hook stays behind.
+    ``device`` defaults to the model's; the model is not moved or changed: an eval-mode view
+    of it runs (:func:`~cnnviz.hooks.model_view`).
     """
     resolve_layers(model, layer)  # a clear error before any work
     images = check_images(images)
-    dev = torch.device(device) if device is not None else model_device(model)
+    dev = torch.device(device) if device is not None else device_of(model)
     x = to_input(images, norm, dev)
-    with preserve_state(model), torch.no_grad(), capture(model, layer) as acts:
-        model.eval()
-        model(x)
+    view = model_view(model)
+    with torch.no_grad(), capture(view, layer) as acts:
+        view(x)
     if layer not in acts:
         raise RuntimeError(f"layer {layer!r} did not run in {type(model).__name__}'s forward pass")
     out = acts[layer]

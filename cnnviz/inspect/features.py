@@ -29,7 +29,7 @@ from ..checkpoints import Checkpoint
 from ..data import ImageDataset, default_cache_dir
 from ..evaluate import inference_batches
 from ..inputs import Normalization
-from ..runtime import Progress, Runtime, resolve_runtime
+from ..runtime import Progress, Runtime, check_runtime
 
 _FORMAT = "cnnviz-features/1"
 # Images per forward pass. On the 2-core development CPU 128 ran the 60k-image CIFAR-10 pass
@@ -48,11 +48,14 @@ def extract_features(
 ) -> np.ndarray:
     """``(N, H, W, 3) uint8`` images -> ``(N, D) float32`` penultimate features (``model.embed``).
 
-    ``norm`` defaults to the checkpoint's normalisation (required for a bare model). Runs without
-    gradients in eval mode on ``runtime`` (default: best available); the model's mode and device
-    are restored afterwards. ``progress``: ``True`` for a tqdm bar, or a ``(done, total)`` callback.
+    ``norm`` defaults to the checkpoint's normalisation (required for a bare model). Runs an
+    eval-mode view of the model without gradients on ``runtime`` (default: the checkpoint's, or
+    the bare model's own device); the model is not moved or changed. ``progress``: ``True`` for
+    a tqdm bar, or a ``(done, total)`` callback.
     """
     model, norm = _model_and_norm(ckpt_or_model, norm)
+    if runtime is None and isinstance(ckpt_or_model, Checkpoint):
+        runtime = ckpt_or_model.runtime
     return _embed_pass(model, images, norm, batch_size, progress, runtime, with_logits=False)[0]
 
 
@@ -71,20 +74,20 @@ def _embed_pass(model: torch.nn.Module, images: np.ndarray, norm: Normalization,
                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One pass: ``(N, D) float32`` features and, when asked, ``(N, K) float32`` logits from
     ``model.head`` applied (in float32) to those same features."""
-    rt = runtime or resolve_runtime()
+    rt = check_runtime(model, runtime)
     n = len(images)
     feats: np.ndarray | None = None
     logits: np.ndarray | None = None
-    with inference_batches(model, images, norm, rt, batch_size, progress, "features") as batches:
+    with inference_batches(model, images, norm, rt, batch_size, progress, "features") as (view, batches):
         for s, x in batches:
             with rt.autocast():
-                z = model.embed(x)
+                z = view.embed(x)
             z = z.float().flatten(1)
             if feats is None:  # allocated once: no concatenation doubling a large matrix
                 feats = np.empty((n, z.shape[1]), np.float32)
             feats[s:s + len(z)] = z.cpu().numpy()
             if with_logits:
-                y = model.head(z).float()
+                y = view.head(z).float()
                 if logits is None:
                     logits = np.empty((n, y.shape[1]), np.float32)
                 logits[s:s + len(y)] = y.cpu().numpy()
@@ -146,7 +149,7 @@ def cached_features(
         feats, logits = loaded
     else:
         feats, logits = _embed_pass(ckpt.model, dataset.images, ckpt.meta.normalization, batch_size,
-                                    progress, runtime, with_logits=True)
+                                    progress, runtime or ckpt.runtime, with_logits=True)
         _save(path, side, feats, logits, dataset, desc)
     return FeatureSet(feats, logits, np.asarray(dataset.labels, np.int64), list(dataset.ids),
                       dataset.fingerprint, split_name, ckpt.sha256)

@@ -33,7 +33,6 @@ gradient through some inputs only, and the image border clips it).
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -43,9 +42,10 @@ from torch import nn
 from torch.nn.modules.utils import _pair
 from torch.overrides import TorchFunctionMode
 
-from ..hooks import capture, preserve_state, resolve_layers
+from ..hooks import capture, model_view, resolve_layers
 from ..inputs import Normalization, to_input
-from .feature_maps import check_images, model_device
+from ..runtime import device_of
+from .feature_maps import check_images
 
 __all__ = ["LayerRF", "gradient_probe_size", "gradient_rf", "layer_rf", "receptive_fields", "unit_box"]
 
@@ -242,24 +242,20 @@ def receptive_fields(model: nn.Module, input_size: int | tuple[int, int],
     """The theoretical receptive field of every layer (``model.layer_names()``, else every leaf
     module) for ``input_size`` (``S`` or ``(H, W)``) inputs, in the order the layers last ran.
 
-    Runs the model once on a zero input ``(1, C, H, W)`` in eval mode without gradients; modes,
-    ``requires_grad`` and hooks are left as found. A module that runs more than once (a shared
+    Runs an eval-mode view of the model (:func:`~cnnviz.hooks.model_view`) once on a zero
+    input ``(1, C, H, W)`` without gradients; the model itself is not changed. A module that runs more than once (a shared
     activation) reports its last call. See the module docstring for the method.
     """
     h, w = _pair(input_size)
     report = set(_report_names(model))
     tracer = _Tracer()
-    owner = threading.get_ident()
     records: dict[str, LayerRF] = {}
 
     def pre_hook(m: nn.Module, inputs: tuple) -> None:
-        if threading.get_ident() == owner and isinstance(m, _SPATIAL):
-            tracer.inside += 1
+        tracer.inside += 1
 
     def make_hook(name: str):
         def hook(m: nn.Module, inputs: tuple, output: Any) -> None:
-            if threading.get_ident() != owner:
-                return
             out = next(_tensors(output), None)
             if isinstance(m, _SPATIAL):
                 tracer.inside -= 1
@@ -276,22 +272,18 @@ def receptive_fields(model: nn.Module, input_size: int | tuple[int, int],
 
         return hook
 
-    x = torch.zeros(1, _in_channels(model), h, w, device=device or model_device(model), dtype=_model_dtype(model))
-    handles = []
+    x = torch.zeros(1, _in_channels(model), h, w, device=device or device_of(model), dtype=_model_dtype(model))
+    view = model_view(model)  # the hooks go on a private view: the model itself is never touched
+    for name, m in view.named_modules():
+        if isinstance(m, _SPATIAL):
+            m.register_forward_pre_hook(pre_hook)
+        if isinstance(m, _SPATIAL) or name in report:
+            m.register_forward_hook(make_hook(name))
     try:
-        for name, m in model.named_modules():
-            if isinstance(m, _SPATIAL):
-                handles.append(m.register_forward_pre_hook(pre_hook))
-            if isinstance(m, _SPATIAL) or name in report:
-                handles.append(m.register_forward_hook(make_hook(name)))
-        with preserve_state(model), torch.no_grad():
-            model.eval()
-            with tracer:
-                tracer.set(x, _Field((_Axis(1.0, 1.0, 0.0), _Axis(1.0, 1.0, 0.0)), (h, w)))
-                model(x)
+        with torch.no_grad(), tracer:
+            tracer.set(x, _Field((_Axis(1.0, 1.0, 0.0), _Axis(1.0, 1.0, 0.0)), (h, w)))
+            view(x)
     finally:
-        for hd in handles:
-            hd.remove()
         tracer.fields.clear()
     return list(records.values())
 
@@ -326,12 +318,12 @@ def unit_box(rf: LayerRF, y: int, x: int, input_size: int | tuple[int, int]) -> 
 def _input_gradient(model: nn.Module, layer: str, channel: int | None, y: int | None, x: int | None,
                     inp: torch.Tensor) -> torch.Tensor:
     """``d output[0, channel, y, x] / d inp`` for ``inp`` ``(1, C, H, W)`` (``channel=None``: the
-    sum over channels at ``(y, x)``); ``y, x`` default to the centre unit. Eval mode; modes,
-    ``requires_grad`` and hooks are left as found."""
+    sum over channels at ``(y, x)``); ``y, x`` default to the centre unit. Runs an eval-mode
+    view of the model; the model itself is not changed."""
     inp = inp.detach().clone().requires_grad_(True)
-    with preserve_state(model), torch.enable_grad(), capture(model, layer, detach=False) as acts:
-        model.eval()
-        model(inp)
+    view = model_view(model)
+    with torch.enable_grad(), capture(view, layer, detach=False) as acts:
+        view(inp)
     out = acts.get(layer)
     if not isinstance(out, torch.Tensor):
         raise RuntimeError(f"layer {layer!r} did not produce a tensor in the forward pass")
@@ -364,11 +356,11 @@ def gradient_rf(model: nn.Module, layer: str, channel: int, y: int | None = None
     unit): ``|d unit / d input|`` summed over the input channels, ``(H, W) float32``.
 
     ``image``: ``(H, W, 3) uint8`` with its ``norm``; without one, a seeded standard-normal
-    input of ``input_size`` (in normalised units) is used. The model runs in eval mode; modes,
-    ``requires_grad``, parameter ``.grad`` and hooks are left as found.
+    input of ``input_size`` (in normalised units) is used. An eval-mode view of the model runs;
+    the model itself (modes, ``requires_grad``, parameter ``.grad``, hooks) is not changed.
     """
     resolve_layers(model, layer)
-    dev = torch.device(device) if device is not None else model_device(model)
+    dev = torch.device(device) if device is not None else device_of(model)
     if image is not None:
         if norm is None:
             raise ValueError("gradient_rf needs the model's Normalization (norm=) to use an image")
@@ -396,7 +388,7 @@ def gradient_probe_size(model: nn.Module, layer: str, input_size: int | tuple[in
     ``(0, 0)`` when no input pixel matters.
     """
     resolve_layers(model, layer)
-    dev = model_device(model)
+    dev = device_of(model)
     support = None
     for t in range(trials):
         g = _input_gradient(model, layer, channel, None, None, _random_input(model, input_size, seed + t, dev))
