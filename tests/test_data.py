@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 import cnnviz.data as data_mod
+import cnnviz.data.loading as loading_mod  # decode_image as the loader calls it
 from cnnviz.data import (
     DatasetError,
     ImageDataset,
@@ -282,23 +283,23 @@ def test_non_rgb_images_become_rgb():
 
 def test_second_load_comes_from_the_cache(class_tree, cache_dir, monkeypatch):
     calls = []
-    real = data_mod.decode_image
+    real = loading_mod.decode_image
 
-    def counting(data, pre):
+    def counting(data, pre, *limits):
         calls.append(pre.size)
-        return real(data, pre)
+        return real(data, pre, *limits)
 
-    monkeypatch.setattr(data_mod, "decode_image", counting)
+    monkeypatch.setattr(loading_mod, "decode_image", counting)
     first = load_dataset(class_tree.root, "train", PRE16)
     n = sum(class_tree.n_train.values())
     assert len(calls) == n
     entries = [p for p in cache_dir.iterdir() if p.is_dir()]
     assert len(entries) == 1 and (entries[0] / "meta.json").is_file()
 
-    def refuse(data, pre):
+    def refuse(data, pre, *limits):
         raise AssertionError("decoded again instead of reading the cache")
 
-    monkeypatch.setattr(data_mod, "decode_image", refuse)
+    monkeypatch.setattr(loading_mod, "decode_image", refuse)
     second = load_dataset(class_tree.root, "train", PRE16)
     assert second.images.dtype == first.images.dtype == np.uint8
     np.testing.assert_array_equal(second.images, first.images)
@@ -308,7 +309,7 @@ def test_second_load_comes_from_the_cache(class_tree, cache_dir, monkeypatch):
     assert second.fingerprint == first.fingerprint and second.preprocess == first.preprocess
 
     # other preprocessing is another cache entry: it decodes again
-    monkeypatch.setattr(data_mod, "decode_image", counting)
+    monkeypatch.setattr(loading_mod, "decode_image", counting)
     third = load_dataset(class_tree.root, "train", Preprocess(8))
     assert len(calls) == 2 * n and third.images.shape[1:] == (8, 8, 3)
     assert len([p for p in cache_dir.iterdir() if p.is_dir()]) == 2

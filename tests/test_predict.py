@@ -70,3 +70,13 @@ def test_decode_uploads_reports_non_images_without_failing():
     assert names == ["ok.jpg"]
     assert set(errors) == {"notes.txt", "half.jpg"}
     assert "not a readable image" in errors["notes.txt"]
+
+
+def test_predict_cli_refuses_images_whose_ids_clash(checkpoint, unlabelled, tmp_path, capsys):
+    (unlabelled / "2.png").write_bytes(jpeg_bytes((1, 2, 3)))  # 2.jpg and 2.png: two rows with id 2
+    out = tmp_path / "submission.csv"
+    assert main(["predict", str(checkpoint), str(unlabelled), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"cnnviz predict: error: 2.jpg and 2.png in {unlabelled} share the id 2: ids are file names "
+        "without the extension and must be unique; rename or remove one of them\n")
+    assert not out.exists()
