@@ -19,12 +19,14 @@ from cnnviz.cli import main
 from cnnviz.data import Preprocess
 from cnnviz.inputs import Normalization
 from cnnviz.models import get_model, list_models
+from cnnviz.runtime import resolve_runtime
 from conftest import Evil
 
 CLASSES = ["cat", "dog", "bird"]
 KWARGS = {"width": 0.125, "fc6": 16, "fc7": 32}
 SIZE = 32
 IMAGENET = Normalization((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+CPU32 = resolve_runtime("cpu", "fp32")  # plain layout and precision: outputs comparable bit for bit
 
 
 def make_model(seed: int = 0, n_classes: int = len(CLASSES)) -> torch.nn.Module:
@@ -68,12 +70,13 @@ def test_import_roundtrip_is_bit_exact(tmp_path, how, name):
     model = make_model(1)
     src = write_weights(model, tmp_path / name, how)
     src_sha = file_sha256(src)
-    ck = import_weights(src, tmp_path / "out" / "imported", "alexnet_style", CLASSES, SIZE, arch_kwargs=KWARGS)
+    ck = import_weights(src, tmp_path / "out" / "imported", "alexnet_style", CLASSES, SIZE, arch_kwargs=KWARGS,
+                        runtime=CPU32)
     assert ck.path == tmp_path / "out" / "imported.safetensors"
     assert (tmp_path / "out" / "imported.json").is_file()
     assert file_sha256(src) == src_sha  # the user's file is left as it was
 
-    again = load_checkpoint(tmp_path / "out" / "imported")
+    again = load_checkpoint(tmp_path / "out" / "imported", runtime=CPU32)
     assert_same_state(model.state_dict(), again.model.state_dict())
     x = fixed_input()
     with torch.no_grad():
@@ -264,7 +267,7 @@ def test_cli_import_with_classes_file(tmp_path, capsys):
     assert out[0] == f"saved {tmp_path / 'ck' / 'mine.safetensors'} and {tmp_path / 'ck' / 'mine.json'}"
     assert out[1].startswith("mine: alexnet_style {'width': 0.125, 'fc6': 16, 'fc7': 32} (")
     assert out[1].endswith("parameters), 3 classes, input 32x32 (center_crop), from mine.pth")
-    ck = load_checkpoint(tmp_path / "ck" / "mine")
+    ck = load_checkpoint(tmp_path / "ck" / "mine", runtime=CPU32)
     assert ck.meta.classes == CLASSES
     assert ck.meta.preprocess == Preprocess(SIZE, "center_crop")
     assert ck.meta.normalization == Normalization((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))

@@ -433,3 +433,58 @@ def test_test_split_that_is_the_training_set_is_refused(tiny_checkpoint):
     ckpt, tree = tiny_checkpoint
     with pytest.raises(DatasetError, match="training set itself"):
         checkpoint_data(ckpt.meta, tree.root / "train", "test")
+
+
+# --------------------------------------------------------------------------------------------
+# Settings are checked as they are made
+
+
+@pytest.mark.parametrize("option, value, problem", [
+    ("epochs", 0, "must be a number above 0 (got 0)"),
+    ("batch_size", 2.5, "must be a whole number of at least 1 (got 2.5)"),
+    ("lr", float("inf"), "must be a number above 0 (got inf)"),
+    ("weight_decay", -1e-4, "must be a number of at least 0 (got -0.0001)"),
+    ("warmup_fraction", 1.5, "must be a number from 0 to 1 (got 1.5)"),
+    ("tta", "sideways", "must be one of none, flip, flip_translate (got 'sideways')"),
+    ("nesterov", "yes", "must be true or false (got 'yes')"),
+    ("snapshot_epochs", (1, -1), "must be a list of epoch numbers of at least 0 (got (1, -1))"),
+    ("freeze_after", {"fc.weight": -1}, "must be a mapping of parameter names to the last epoch they train "
+                                        "(got {'fc.weight': -1})"),
+])
+def test_train_config_refuses_values_out_of_range(option, value, problem):
+    from cnnviz.train import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        TrainConfig().with_overrides(**{option: value})
+    assert (e.value.field, e.value.problem) == (option, problem)
+    assert str(e.value) == f"{option} {problem}"
+
+
+def test_train_config_takes_json_lists_and_refuses_unknown_options():
+    from cnnviz.train import ConfigError
+
+    cfg = TrainConfig.from_dict({"snapshot_epochs": [0, 2], "epochs": 2})
+    assert cfg.snapshot_epochs == (0, 2)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="^colour is not a training option; known: epochs, batch_size, "):
+        TrainConfig().with_overrides(colour="red")
+
+
+def test_every_recipe_is_a_valid_config():
+    from cnnviz.models import list_models, model_spec
+
+    for name in list_models():
+        TrainConfig.from_dict(model_spec(name).train_defaults)
+
+
+def test_plan_training_fills_in_the_profile_and_the_recipe():
+    from cnnviz.models import model_spec
+    from cnnviz.train import plan_training
+
+    plan = plan_training("folder", "cifar_fast", {"widths": [8, 8, 8]}, size=24, resize="pad",
+                         overrides={"epochs": 3, "device": "cpu"})
+    assert plan.arch_kwargs == {"widths": (8, 8, 8)}
+    assert plan.preprocess == Preprocess(24, "pad") and plan.val_fraction == 0.1
+    assert plan.config == TrainConfig.from_dict(model_spec("cifar_fast").train_defaults).with_overrides(
+        epochs=3, device="cpu")
+    assert plan.runtime.device.type == "cpu"

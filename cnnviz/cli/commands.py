@@ -1,0 +1,158 @@
+"""What each ``cnnviz`` command does with its parsed arguments: one library call, then printing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..checkpoints import import_weights, load_checkpoint, paths_for
+from ..data import download_cifar10
+from ..evaluate import evaluate_checkpoint
+from ..inspect.architecture import parameter_count
+from ..models import list_models, model_spec
+from ..runtime import Runtime, resolve_runtime
+from .parser import UsageError, parse_key_values
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The options the user set: defaults live in the library, never here."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _runtime(args: argparse.Namespace) -> Runtime:
+    """The runtime ``--device``/``--precision`` ask for (the library's defaults otherwise)."""
+    try:
+        return resolve_runtime(**given(device=args.device, precision=args.precision))
+    except RuntimeError as e:
+        raise UsageError(f"--device cannot be used here: {str(e).splitlines()[0]}") from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..train import train_checkpoint
+
+    overrides = given(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      label_smoothing=args.label_smoothing, seed=args.seed, class_balance=args.class_balance,
+                      snapshot_epochs=args.snapshot_epochs, snapshot_scope=args.snapshot_scope,
+                      threads=args.threads, max_minutes=args.max_minutes, device=args.device,
+                      precision=args.precision)
+    overrides |= parse_key_values(args.train_arg, "--train-arg")
+    choices = given(dataset=args.dataset, model=args.model, size=args.size, resize=args.resize,
+                    val_fraction=args.val_fraction)
+    t0 = time.perf_counter()
+    ckpt = train_checkpoint(args.data, args.out, model_kwargs=parse_key_values(args.model_arg, "--model-arg"),
+                            overrides=overrides, evaluate_test=not args.no_test, cache_dir=args.cache_dir,
+                            overwrite=args.force, **choices)
+    m = ckpt.meta.metrics
+    print(f"saved {ckpt.path} and {paths_for(ckpt.path)[1]}")
+    for split in ("val", "test"):
+        if split in m:
+            print(f"{split} accuracy: {m[split]['accuracy']:.4f}  macro recall: {m[split]['macro_recall']:.4f}")
+    print(f"wall time: {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _read_classes(args: argparse.Namespace) -> list[str]:
+    if args.classes_file is None:
+        return [c.strip() for c in args.classes.split(",")]
+    path = Path(args.classes_file)
+    if not path.is_file():
+        raise UsageError(f"no classes file at {path}")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ..inputs import Normalization
+
+    if (args.mean is None) != (args.std is None):
+        raise UsageError("give both --mean and --std, or neither (ImageNet's are the default)")
+    norm = Normalization(tuple(args.mean), tuple(args.std)) if args.mean is not None else None
+    ckpt = import_weights(args.weights, args.out, args.arch, _read_classes(args), args.size,
+                          arch_kwargs=parse_key_values(args.model_arg, "--model-arg"), normalization=norm,
+                          overwrite=args.force, **given(resize=args.resize, dataset=args.dataset))
+    m = ckpt.meta
+    n_params = parameter_count(ckpt.model)
+    print(f"saved {ckpt.path} and {paths_for(ckpt.path)[1]}")
+    print(f"{ckpt.name}: {m.arch} {m.arch_kwargs or ''} ({n_params:,} parameters), {len(m.classes)} classes, "
+          f"input {m.input_size}x{m.input_size} ({m.preprocess.mode}), from {m.info['source_file']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    ckpt = load_checkpoint(args.checkpoint, runtime=rt)
+    report = evaluate_checkpoint(ckpt, args.data, runtime=rt, cache_dir=args.cache_dir, progress=True,
+                                 **given(split=args.split, tta=args.tta))
+    stem = ckpt.path.with_suffix("")
+    out = stem.with_name(f"{stem.name}.eval-{report.split}.json")
+    out.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(report.format_table())
+        print(f"saved {out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..predict import predict_folder
+
+    rt = _runtime(args)
+    ckpt = load_checkpoint(args.checkpoint, runtime=rt)
+    preds = predict_folder(ckpt, args.images, rt, cache_dir=args.cache_dir, progress=True)
+    Path(args.out).write_text(preds.to_csv(probabilities=args.probabilities))
+    print(f"wrote {len(preds.ids)} predictions to {args.out}")
+    if preds.unreadable:
+        print(f"{len(preds.unreadable)} image(s) could not be read and have no prediction:", file=sys.stderr)
+        for name in preds.unreadable:
+            print(f"  {name}", file=sys.stderr)
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from ..lecture import FigureError, write_lecture_figures
+
+    ckpt = load_checkpoint(args.checkpoint)
+    try:
+        res = write_lecture_figures(ckpt, args.out, args.data, args.image, args.layer, progress=True,
+                                    **given(k=args.k))
+    except FigureError as e:
+        raise UsageError(str(e)) from None
+    for name in res.png:
+        print(f"{name}: {res.png[name]}  {res.html.get(name, '')}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    m = ckpt.meta
+    n_params = parameter_count(ckpt.model)
+    print(f"checkpoint: {ckpt.path}")
+    print(f"architecture: {m.arch} {m.arch_kwargs or ''} ({n_params:,} parameters)")
+    print(f"dataset: {m.dataset}, {len(m.classes)} classes: {', '.join(m.classes)}")
+    print(f"input: {m.preprocess.size}x{m.preprocess.size} ({m.preprocess.mode}), tta: {m.tta}")
+    if m.split:
+        print(f"validation split: {len(m.split.val_indices)} of {m.split.n_total} (seed {m.split.seed})")
+    for split, rep in m.metrics.items():
+        print(f"{split} accuracy: {rep['accuracy']:.4f}  macro recall: {rep['macro_recall']:.4f}")
+    if m.info.get("imported"):
+        print(f"imported from {m.info.get('source_file', '?')} (sha256 {m.info.get('source_sha256', '?')[:12]}), "
+              "no training history")
+    if m.history:
+        print(f"trained {len(m.history)} epochs in {m.info.get('train_seconds', '?')} s on {m.info.get('runtime', '?')}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    for name in list_models():
+        print(f"{name:15s} {model_spec(name).description}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    path = download_cifar10(args.root)
+    print(f"CIFAR-10 is in {path}; use --data {args.root}")
+    return 0

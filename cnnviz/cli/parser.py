@@ -1,0 +1,155 @@
+"""The ``cnnviz`` argument parser: every command, option and its help; the only place that
+parses arguments. Options a user leaves out stay ``None``: their defaults live in the library."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+from typing import Any, Sequence, get_args
+
+from ..checkpoint_meta import TTA_MODES
+from ..checkpoints import import_weights
+from ..data import PROFILES, RESIZE_MODES
+from ..evaluate import evaluate_checkpoint
+from ..models import list_models
+from ..runtime import Precision
+from ..train import DEFAULT_DATASET
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot be used."""
+
+
+def _default(fn: Any, name: str) -> Any:
+    """The library's default for ``fn``'s argument ``name`` (for help texts)."""
+    return inspect.signature(fn).parameters[name].default
+
+
+def _csv_ints(text: str) -> tuple[int, ...]:
+    return tuple(int(t) for t in text.split(",") if t.strip())
+
+
+def _add_runtime_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="auto (the default: CUDA if present, else CPU), cpu, cuda, cuda:1")
+    p.add_argument("--precision", default=None, choices=get_args(Precision),
+                   help="auto (the default): bf16 autocast where the hardware runs it fast, else fp32")
+    p.add_argument("--cache-dir", default=None, help="decoded-image cache (default $CNNVIZ_CACHE or ~/.cache/cnnviz)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cnnviz", description="Train, evaluate and inspect CNNs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_inference(sub)
+    _add_import(sub)
+    i = sub.add_parser("info", help="describe a checkpoint")
+    i.add_argument("checkpoint")
+
+    sub.add_parser("models", help="list the registered architectures")
+
+    d = sub.add_parser("download", help="download a dataset with torchvision (needs the network)")
+    d.add_argument("name", choices=["cifar10"])
+    d.add_argument("--root", required=True)
+    return parser
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train a model and save a checkpoint",
+                       description="Options left out take the dataset kind's defaults and the model's "
+                                   "training recipe (`cnnviz models` lists the models).")
+    t.add_argument("--data", required=True, help="dataset folder or zip (train/test inside, or a class tree)")
+    t.add_argument("--dataset", default=None, choices=sorted(PROFILES),
+                   help=f"dataset kind, which sets the defaults (default: {DEFAULT_DATASET})")
+    t.add_argument("--model", default=None, help=f"architecture: {', '.join(list_models())}")
+    t.add_argument("--out", required=True, help="checkpoint path without suffix, e.g. checkpoints/cifar10_fast")
+    t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --out")
+    t.add_argument("--epochs", type=float, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--label-smoothing", type=float, default=None)
+    t.add_argument("--size", type=int, default=None, help="input size in px (default: the dataset's)")
+    t.add_argument("--resize", default=None, choices=RESIZE_MODES, help="how frames of other shapes become square")
+    t.add_argument("--val-fraction", type=float, default=None, help="stratified validation share, in [0, 1)")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--class-balance", default=None, choices=["none", "loss", "sampler"])
+    t.add_argument("--snapshot-epochs", type=_csv_ints, default=None, help="e.g. 0,1,2,5,10 (0: as initialised)")
+    t.add_argument("--snapshot-scope", default=None, choices=["all", "first_conv"],
+                   help="what snapshots keep: all weights, or only the first convolution (small)")
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--max-minutes", type=float, default=None,
+                   help="cap the training time; the schedule is fitted to the measured speed")
+    t.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
+                   help="architecture argument, e.g. --model-arg width=0.5 --model-arg fc6=1024")
+    t.add_argument("--train-arg", action="append", default=[], metavar="KEY=JSON",
+                   help="any other training option, e.g. --train-arg translate=6 --train-arg weight_decay=1e-3")
+    t.add_argument("--no-test", action="store_true", help="do not score the test split at the end")
+    _add_runtime_args(t)
+
+
+def _add_inference(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and confusion matrix")
+    e.add_argument("checkpoint")
+    e.add_argument("--data", required=True, help="dataset folder or zip, any supported layout")
+    e.add_argument("--split", default=None, choices=["test", "val", "train"],
+                   help=f"default: {_default(evaluate_checkpoint, 'split')}")
+    e.add_argument("--tta", default=None, choices=TTA_MODES,
+                   help="test-time augmentation (default: the checkpoint's)")
+    e.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    _add_runtime_args(e)
+
+    pr = sub.add_parser("predict", help="predict every image of a folder or zip, write a CSV")
+    pr.add_argument("checkpoint")
+    pr.add_argument("images", help="folder or zip of images (e.g. the competition's test/ of <n>.jpg)")
+    pr.add_argument("--out", required=True, help="CSV to write (id,character)")
+    pr.add_argument("--probabilities", action="store_true", help="add one probability column per class")
+    _add_runtime_args(pr)
+
+    f = sub.add_parser("figures", help="write lecture figures (PNG + HTML) for a checkpoint")
+    f.add_argument("checkpoint")
+    f.add_argument("--out", required=True, help="folder for the figures")
+    f.add_argument("--data", default=None, help="dataset (adds neighbours and the confusion matrix)")
+    f.add_argument("--image", default=None, help="image for the feature maps (default: first test image)")
+    f.add_argument("--layer", default=None, help="layer for the feature maps (default: a middle conv)")
+    f.add_argument("-k", type=int, default=None, help="neighbours to show")
+
+
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    im = sub.add_parser("import", help="make a checkpoint of your own weights (.pt/.pth/.safetensors)",
+                        description="Describe a bare state dict (architecture, classes, input size, "
+                                    "normalisation) and save it as a cnnviz checkpoint for the CLI and dashboard.")
+    im.add_argument("weights", help=".safetensors, or .pt/.pth saved with torch.save(model.state_dict(), ...)")
+    im.add_argument("--arch", required=True, help=f"architecture: {', '.join(list_models())}")
+    cls = im.add_mutually_exclusive_group(required=True)
+    cls.add_argument("--classes", help="class names in the order of the model's outputs, e.g. cat,dog,bird")
+    cls.add_argument("--classes-file", help="text file with one class name per line, in output order")
+    im.add_argument("--size", type=int, required=True, help="input size in px the weights were trained at")
+    im.add_argument("--resize", default=None, choices=RESIZE_MODES,
+                    help=f"how frames of other shapes become square (default: {_default(import_weights, 'resize')})")
+    im.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), default=None,
+                    help="normalisation mean in [0, 1] units (default ImageNet's 0.485 0.456 0.406)")
+    im.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), default=None,
+                    help="normalisation std in [0, 1] units (default ImageNet's 0.229 0.224 0.225)")
+    im.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
+                    help="architecture argument the weights were built with, e.g. --model-arg width=0.5")
+    im.add_argument("--dataset", default=None, choices=sorted(PROFILES),
+                    help=f"dataset kind the model is for (default: {_default(import_weights, 'dataset')})")
+    im.add_argument("--out", required=True, help="checkpoint path without suffix, e.g. checkpoints/my_model")
+    im.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --out")
+
+
+def parse_key_values(items: Sequence[str], flag: str) -> dict:
+    """``["width=0.5", "widths=[8,8,8]"]`` -> ``{"width": 0.5, "widths": (8, 8, 8)}`` (JSON values,
+    else the text itself; lists become tuples)."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageError(f"{flag} {item!r}: write KEY=VALUE, e.g. width=0.5")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+        if isinstance(out[key], list):
+            out[key] = tuple(out[key])
+    return out

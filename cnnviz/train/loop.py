@@ -1,0 +1,244 @@
+"""``fit``: the training loop, in steps: set up, then per epoch its order, its steps, its
+validation and what is kept of it; a run's state travels between them in one :class:`_Run`."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import ImageDataset
+from ..evaluate import predict_logits
+from ..inputs import Normalization, random_affine, random_translate, to_input
+from ..runtime import Runtime, resolve_runtime, set_threads, tune_cpu_process
+from .config import ConfigError, EpochRecord, TrainConfig, TrainResult
+from .optim import Lookahead, class_weights, cpu_state, lr_factor, param_groups, snapshot_prefix, steps_within
+
+
+@dataclass
+class _Run:
+    """One fit's state, shared by its steps."""
+
+    model: nn.Module
+    cfg: TrainConfig
+    norm: Normalization
+    rt: Runtime
+    images: torch.Tensor  # (N, H, W, 3) uint8
+    labels: torch.Tensor  # (N,) int64
+    rng: np.random.Generator
+    gen: torch.Generator
+    loss_fn: nn.Module
+    opt: torch.optim.Optimizer
+    look: Lookahead | None
+    flip_base: torch.Tensor  # (N,) bool: the flips of odd epochs when flip="alternate"
+    sample_p: np.ndarray | None  # per-image sampling probabilities (class_balance="sampler")
+    steps_per_epoch: int
+    total_steps: int
+    planned_steps: int
+    bar: Any = None
+    step: int = 0
+    t_start: float = 0.0
+    history: list[EpochRecord] = field(default_factory=list)
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.labels)
+
+
+def fit(
+    model: nn.Module,
+    train: ImageDataset,
+    val: ImageDataset | None,
+    config: TrainConfig,
+    norm: Normalization,
+    progress: bool = True,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on ``train`` (uint8 images), validating on ``val`` every epoch.
+
+    Returns the history, and CPU copies of the weights at ``config.snapshot_epochs`` (epoch 0:
+    as initialised, after any data-dependent ``prepare``). The
+    model ends on the device it started on, in eval mode.
+    """
+    if len(train) == 0:
+        raise ValueError("the training set is empty")
+    home = next(model.parameters()).device
+    run = _setup(model, train, config, norm)
+    if progress:
+        from tqdm.auto import tqdm
+
+        run.bar = tqdm(total=run.total_steps, desc=f"training on {run.rt.describe()}", unit="step")
+    run.t_start = time.perf_counter()
+    if 0 in config.snapshot_epochs:  # the weights as initialised, before the first step
+        run.snapshots[0] = cpu_state(model, snapshot_prefix(model, config.snapshot_scope))
+    model.train()
+    try:
+        epoch = 0
+        while run.step < run.total_steps:
+            epoch += 1
+            _keep(run, _epoch(run, epoch, val), on_epoch)
+    finally:
+        if run.bar is not None:
+            run.bar.close()
+    if run.best is not None and run.best[1] != run.history[-1].epoch:
+        model.load_state_dict(run.best[2])
+    model.to(home, memory_format=torch.contiguous_format).eval()
+    return TrainResult(run.history, run.snapshots, run.rt.describe(), round(time.perf_counter() - run.t_start, 2),
+                       best_epoch=run.best[1] if run.best else None)
+
+
+def check_freeze(model: nn.Module, cfg: TrainConfig) -> None:
+    """Refuse ``cfg.freeze_after`` naming parameters ``model`` does not have."""
+    names = dict(model.named_parameters())
+    unknown = sorted(set(cfg.freeze_after) - set(names))
+    if unknown:
+        some = ", ".join(list(names)[:6]) + (", ..." if len(names) > 6 else "")
+        raise ConfigError("freeze_after", f"names {', '.join(unknown)}, which {type(model).__name__} does not "
+                                          f"have (its parameters: {some}); set it to {{}} or to those names")
+
+
+def _setup(model: nn.Module, train: ImageDataset, cfg: TrainConfig, norm: Normalization) -> _Run:
+    """Seed, choose the runtime, move the model there, prepare it, build loss and optimiser."""
+    check_freeze(model, cfg)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    if cfg.threads is not None:
+        set_threads(cfg.threads)
+    rt = resolve_runtime(cfg.device, cfg.precision, cfg.channels_last)
+    if rt.device.type == "cpu":
+        tune_cpu_process()
+    model.to(rt.device, memory_format=rt.memory_format)
+
+    images = torch.from_numpy(np.ascontiguousarray(train.images))
+    labels_np = train.labels.astype(np.int64)
+    n, k = len(train), len(train.classes)
+    steps_per_epoch = max(1, n // cfg.batch_size) if n >= cfg.batch_size else 1
+    total_steps = max(1, int(math.ceil(cfg.epochs * steps_per_epoch)))
+    prepare = getattr(model, "prepare", None)
+    if callable(prepare):
+        sample = rng.permutation(n)[:5000]
+        prepare(to_input(images[np.sort(sample)], norm, rt.device))
+
+    weights = None
+    if cfg.class_balance == "loss":
+        weights = torch.tensor(class_weights(labels_np, k), dtype=torch.float32, device=rt.device)
+    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+    opt = torch.optim.SGD(param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum,
+                          nesterov=cfg.nesterov and cfg.momentum > 0)
+    look = Lookahead(model) if 0 < cfg.lookahead_every <= total_steps else None
+    flip_base = torch.from_numpy(rng.random(n) < 0.5)
+    sample_p = None
+    if cfg.class_balance == "sampler":
+        w = class_weights(labels_np, k)[labels_np]
+        sample_p = w / w.sum()
+    return _Run(model, cfg, norm, rt, images, torch.from_numpy(labels_np), rng, gen, loss_fn, opt, look,
+                flip_base, sample_p, steps_per_epoch, total_steps, planned_steps=total_steps)
+
+
+def _epoch_order(run: _Run, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(order, flips)``: the image indices of this epoch and which images are mirrored."""
+    n, flip = run.n, run.cfg.flip
+    order = run.rng.choice(n, n, p=run.sample_p) if run.sample_p is not None else run.rng.permutation(n)
+    if flip == "alternate":
+        flips = run.flip_base ^ bool(epoch % 2 == 0)
+    elif flip == "random":
+        flips = torch.from_numpy(run.rng.random(n) < 0.5)
+    else:
+        flips = torch.zeros(n, dtype=torch.bool)
+    return torch.from_numpy(order), flips
+
+
+def _epoch(run: _Run, epoch: int, val: ImageDataset | None) -> EpochRecord:
+    """Train one epoch (or what is left of the planned steps), then validate."""
+    cfg = run.cfg
+    for name, last in cfg.freeze_after.items():
+        if epoch > last:
+            run.model.get_parameter(name).requires_grad_(False)
+    t0 = time.perf_counter()
+    order, flips = _epoch_order(run, epoch)
+    loss_sum, correct, seen = 0.0, 0, 0
+    for b in range(run.steps_per_epoch):
+        if run.step >= run.total_steps:
+            break
+        idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        loss, right = _step(run, idx, flips, last_of_epoch=b == run.steps_per_epoch - 1)
+        loss_sum += loss * len(idx)
+        correct += right
+        seen += len(idx)
+        if run.bar is not None:
+            run.bar.update(1)
+            run.bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+    if run.look is not None and run.step >= run.total_steps and run.step % cfg.lookahead_every:
+        run.look.update(run.model, cfg.lookahead_decay)  # end on the averaged weights
+    train_s = time.perf_counter() - t0
+    val_loss, val_acc = _validate(run, val)
+    return EpochRecord(epoch, loss_sum / max(seen, 1), correct / max(seen, 1), val_loss, val_acc,
+                       float(run.opt.param_groups[0]["lr"]), round(time.perf_counter() - t0, 3),
+                       round(seen / max(train_s, 1e-9), 1))
+
+
+def _step(run: _Run, idx: torch.Tensor, flips: torch.Tensor, last_of_epoch: bool) -> tuple[float, int]:
+    """One optimiser step on the images ``idx``; returns ``(mean loss, correct predictions)``."""
+    cfg, rt = run.cfg, run.rt
+    x = to_input(run.images[idx], run.norm, rt.device)
+    y = run.labels[idx].to(rt.device, non_blocking=True)
+    fl = flips[idx].to(rt.device)
+    x = torch.where(fl.view(-1, 1, 1, 1), x.flip(-1), x)
+    x = random_affine(x, cfg.scale, cfg.rotate, run.gen)
+    x = random_translate(x, cfg.translate, run.gen).contiguous(memory_format=rt.memory_format)
+    f = lr_factor(run.step, run.total_steps, cfg)
+    for g in run.opt.param_groups:
+        g["lr"] = g["base_lr"] * f
+    with rt.autocast():
+        out = run.model(x)
+        loss = run.loss_fn(out.float(), y)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt.step()
+    run.step += 1
+    if cfg.max_minutes and (run.step == 4 or last_of_epoch):
+        _replan(run)
+    if run.look is not None and run.step % cfg.lookahead_every == 0:
+        run.look.update(run.model, cfg.lookahead_decay * (run.step / run.total_steps) ** 3)
+    return loss.item(), int((out.argmax(1) == y).sum())
+
+
+def _replan(run: _Run) -> None:
+    """Fit the planned number of steps to ``max_minutes`` at the speed measured so far."""
+    run.total_steps = steps_within(run.cfg.max_minutes * 60, time.perf_counter() - run.t_start, run.step,
+                                   run.planned_steps, run.steps_per_epoch)
+    if run.bar is not None:
+        run.bar.total = run.total_steps
+        run.bar.refresh()
+
+
+def _validate(run: _Run, val: ImageDataset | None) -> tuple[float | None, float | None]:
+    """``(loss, accuracy)`` on ``val``, or ``(None, None)`` without validation images."""
+    if val is None or not len(val):
+        return None, None
+    logits = predict_logits(run.model, val.images, run.norm, run.rt, batch_size=1000)
+    loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(val.labels)))
+    return loss, float((logits.argmax(1) == val.labels).mean())
+
+
+def _keep(run: _Run, rec: EpochRecord, on_epoch: Callable[[EpochRecord], None] | None) -> None:
+    """Record the epoch: history, progress line, callback, snapshot, best weights so far."""
+    run.history.append(rec)
+    if run.bar is not None:
+        run.bar.write(f"epoch {rec.epoch}: loss {rec.train_loss:.4f} train acc {rec.train_acc:.4f}"
+                      + (f" val acc {rec.val_acc:.4f}" if rec.val_acc is not None else "")
+                      + f" ({rec.images_per_s:.0f} img/s)")
+    if on_epoch is not None:
+        on_epoch(rec)
+    if rec.epoch in run.cfg.snapshot_epochs:
+        run.snapshots[rec.epoch] = cpu_state(run.model, snapshot_prefix(run.model, run.cfg.snapshot_scope))
+    if run.cfg.keep_best and rec.val_acc is not None and (run.best is None or rec.val_acc > run.best[0]):
+        run.best = (rec.val_acc, rec.epoch, cpu_state(run.model))
