@@ -8,24 +8,72 @@ results in ``st.cache_data``. Every computation is a call into ``cnnviz``.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence, TypeVar
 
 import numpy as np
 import streamlit as st
-import torch
 
 from cnnviz.checkpoints import Checkpoint, CheckpointError, checkpoint_data, load_checkpoint
-from cnnviz.data import DatasetError, ImageDataset, Preprocess
+from cnnviz.data import PROFILES, DatasetError, ImageDataset
 from cnnviz.inspect.features import FeatureSet, cached_features
 from cnnviz.inspect.neighbours import NeighbourIndex
-from cnnviz.predict import decode_uploads
+from cnnviz.roots import PathRefused, check_under_roots, env_data_root, is_loopback
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = Path(os.environ.get("CNNVIZ_CHECKPOINTS", ROOT / "checkpoints"))
-SHARED_DATA = ROOT.parent / "shared" / "data"
-MAX_UPLOAD_MB = 20
+T = TypeVar("T")
+
+
+# -- the URL: one helper reads every query parameter --------------------------------------------
+
+def url_int(name: str, lo: int, hi: int, default: int | None = None) -> int | None:
+    """The URL's ``name`` as an int in ``[lo, hi]``, else ``default`` (a value that is not plain
+    ASCII digits, such as ``²`` or ``-1``, counts as absent)."""
+    v = st.query_params.get(name)
+    if v is None or not (v.isascii() and v.isdecimal()) or len(v) > 18:
+        return default
+    return int(v) if lo <= int(v) <= hi else default
+
+
+def url_text(name: str, default: str = "") -> str:
+    """The URL's ``name`` as text, else ``default``."""
+    return st.query_params.get(name, default)
+
+
+def url_choice(name: str, options: Sequence[T], default: T) -> T:
+    """The URL's ``name`` when it is one of ``options`` (compared as text), else ``default``."""
+    v = url_text(name)
+    return next((o for o in options if str(o) == v), default)
+
+
+# -- serving: loopback (the user's own machine) or shared ---------------------------------------
+
+def serving_shared() -> bool:
+    """True when the server listens beyond loopback (``server.address`` unset or not loopback)."""
+    return not is_loopback(st.get_option("server.address"))
+
+
+def data_roots() -> list[Path]:
+    """Where a shared server may read: ``$CNNVIZ_DATA`` and the checkpoint folder."""
+    return [p for p in (env_data_root(), CHECKPOINT_DIR) if p is not None]
+
+
+def user_path(text: str) -> Path | None:
+    """A path typed in a field or given in the URL, as the server may read it: any path when
+    served on loopback; under :func:`data_roots` only when shared (else one message that
+    reveals nothing about the path, and None)."""
+    text = text.strip()
+    if not text:
+        return None
+    if not serving_shared():
+        return Path(text).expanduser()
+    try:
+        return check_under_roots(text, data_roots())
+    except PathRefused as e:
+        st.error(str(e))
+        return None
 
 
 @dataclass
@@ -57,21 +105,25 @@ def load_model(path: Path) -> Checkpoint:
     return _load(str(path), weights.stat().st_mtime if weights.exists() else 0.0)
 
 
-@st.cache_resource(max_entries=8)
-def model_lock(sha256: str) -> threading.Lock:
-    """One lock per model: attribution temporarily changes module flags on the shared model."""
-    return threading.Lock()
-
-
 def default_data_path(dataset: str) -> str:
-    """``$CNNVIZ_DATA`` (a folder holding ``cifar10/``, ``simpsons/``) or ``../shared/data``."""
-    base = Path(os.environ.get("CNNVIZ_DATA", SHARED_DATA))
-    for cand in (base / dataset, base / dataset / "train.zip"):
-        if dataset == "simpsons" and cand.is_dir() and (cand / "train.zip").is_file():
-            return str(cand / "train.zip")
-        if cand.exists() and dataset != "simpsons":
-            return str(cand)
-    return ""
+    """``$CNNVIZ_DATA/<dataset>`` (a folder holding e.g. ``cifar10/``, ``simpsons/``) when it
+    exists, else ""."""
+    base = env_data_root()
+    return str(base / dataset) if base is not None and (base / dataset).exists() else ""
+
+
+def _first_loadable(ckpts: list[Path], names: list[str], wanted: str | None) -> int:
+    """Index of the URL's checkpoint, else of the first one that loads (a broken file that sorts
+    first must not break every page)."""
+    if wanted in names:
+        return names.index(wanted)
+    for i, path in enumerate(ckpts):
+        try:
+            load_model(path)
+            return i
+        except CheckpointError:
+            continue
+    return 0
 
 
 def sidebar() -> Context | None:
@@ -84,8 +136,8 @@ def sidebar() -> Context | None:
             st.warning(f"No checkpoints in {CHECKPOINT_DIR}. Train one with `cnnviz train` "
                        "or set CNNVIZ_CHECKPOINTS to a folder that holds some.")
             return None
-        qp = st.query_params.get("model")
-        name = st.selectbox("Checkpoint", names, index=names.index(qp) if qp in names else 0)
+        first = _first_loadable(ckpts, names, url_text("model"))
+        name = st.selectbox("Checkpoint", names, index=first)
         st.query_params["model"] = name
         try:
             ckpt = load_model(ckpts[names.index(name)])
@@ -96,14 +148,15 @@ def sidebar() -> Context | None:
                    f"{ckpt.meta.input_size} px ({ckpt.meta.dataset})")
         key = f"data_{ckpt.meta.dataset}"
         if key not in st.session_state:
-            st.session_state[key] = st.query_params.get("data", default_data_path(ckpt.meta.dataset))
+            st.session_state[key] = url_text("data", default_data_path(ckpt.meta.dataset))
         data = st.text_input("Dataset folder or zip", key=key,
                              help="Where the images are: a folder with train/ and test/ (or their zips), "
                                   "a class tree, or torchvision's cifar-10-batches-py. "
                                   "Environment variable CNNVIZ_DATA sets the default.")
+        where = user_path(data)
     if data:
         st.query_params["data"] = data
-    return Context(ckpt, Path(data).expanduser() if data else None)
+    return Context(ckpt, where)
 
 
 def need_data(ctx: Context) -> bool:
@@ -111,9 +164,8 @@ def need_data(ctx: Context) -> bool:
     if ctx.data is not None and ctx.data.exists():
         return True
     where = f"`{ctx.data}` does not exist. " if ctx.data else ""
-    how = ("`cnnviz download cifar10 --root DIR` (torchvision's download) or a folder with "
-           "train/ and test/ class folders" if ctx.ckpt.meta.dataset == "cifar10"
-           else "the Simpsons `train.zip` (one folder per character)")
+    kind = PROFILES.get(ctx.ckpt.meta.dataset, PROFILES["folder"])
+    how = kind.how_to_get
     st.info(f"{where}This page needs the dataset: set its path in the sidebar, or set the "
             f"environment variable CNNVIZ_DATA to the folder that holds it. To get it: {how}.")
     return False
@@ -206,85 +258,3 @@ def _index(sha: str, data: str, space: str, _matrix: np.ndarray) -> NeighbourInd
 def neighbour_index(ctx: Context, space: str, matrix: np.ndarray) -> NeighbourIndex:
     """Exact kNN index over the training set in ``space`` ("features" or "pixels"), built once."""
     return _index(ctx.ckpt.sha256, str(ctx.data), space, matrix)
-
-
-def upload_images(label: str, key: str, preprocess: Preprocess,
-                  multiple: bool = False) -> tuple[np.ndarray, list[str]]:
-    """Image uploader: decodes in memory with the checkpoint's preprocessing (nothing is
-    written to disk) and reports files that are not images. Returns images and names."""
-    files = st.file_uploader(label, type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
-                             accept_multiple_files=multiple, key=key)
-    if not files:
-        return np.zeros((0, 1, 1, 3), np.uint8), []
-    files = files if isinstance(files, list) else [files]
-    pairs = []
-    for f in files:
-        if f.size > MAX_UPLOAD_MB * 1024 * 1024:
-            st.error(f"{f.name} is {f.size / 2**20:.0f} MB, over the {MAX_UPLOAD_MB} MB limit: resize it first.")
-            continue
-        pairs.append((f.name, f.getvalue()))
-    images, names, errors = decode_uploads(pairs, preprocess)
-    for name, why in errors.items():
-        st.error(f"{name}: {why}.")
-    return images, names
-
-
-def pick_image(ctx: Context, key: str, allow_upload: bool = True) -> tuple[np.ndarray, str, int | None] | None:
-    """Choose an image: from the evaluation split by class and number, or uploaded.
-
-    Returns ``(image (S, S, 3) uint8, caption, true label index or None)``; the choice is kept
-    in the URL (``img``) so a shared link opens the same image.
-    """
-    sources = ["dataset", "upload"] if allow_upload else ["dataset"]
-    has_data = ctx.data is not None and ctx.data.exists()
-    source = st.radio("Image from", sources, horizontal=True, key=f"{key}_src",
-                      index=0 if has_data else len(sources) - 1)
-    if source == "upload":
-        images, names = upload_images("Upload an image", f"{key}_upload", ctx.ckpt.meta.preprocess)
-        if not len(images):
-            st.caption("Any common image type and size; it is resized as the model expects.")
-            if not has_data:
-                need_data(ctx)  # nothing uploaded yet: also say how to get the dataset
-            return None
-        return images[0], names[0], None
-    if not need_data(ctx):
-        return None
-    split = eval_split(ctx)
-    ds = split_data(ctx, split)
-    if ds is None or not len(ds):
-        return None
-    classes = ctx.ckpt.meta.classes
-    qp_img = st.query_params.get("img")
-    default_idx = int(qp_img) if qp_img is not None and qp_img.isdigit() and int(qp_img) < len(ds) else 0
-    default_cls = int(ds.labels[default_idx]) if ds.labelled else 0
-    c1, c2 = st.columns(2)
-    cls = c1.selectbox("Class", range(len(classes)), index=default_cls, format_func=lambda i: classes[i],
-                       key=f"{key}_cls")
-    members = np.flatnonzero(ds.labels == cls)
-    if not len(members):
-        st.warning(f"No {classes[cls]} images in the {split} split.")
-        return None
-    pos = int(np.searchsorted(members, default_idx)) if default_idx in members else 0
-    n = c2.number_input(f"Image (of {len(members)})", 0, len(members) - 1, pos, key=f"{key}_n")
-    idx = int(members[int(n)])
-    st.query_params["img"] = str(idx)
-    return ds.images[idx], f"{split} #{idx}: {ds.ids[idx]}", int(ds.labels[idx])
-
-
-def conv_layers(ctx: Context) -> list[str]:
-    """Names of the model's convolutions, in forward order."""
-    model = ctx.ckpt.model
-    return [n for n in model.layer_names() if isinstance(model.get_submodule(n), torch.nn.Conv2d)]
-
-
-def pick_layer(ctx: Context, names: list[str], key: str, container=st, help: str | None = None
-               ) -> tuple[str, str | None]:
-    """Layer select box kept in the URL (``layer``), defaulting to a middle convolution.
-    Returns ``(layer, layer in the URL before this run)``: a page keeps the URL's unit/channel
-    only while the layer is unchanged."""
-    convs = [n for n in conv_layers(ctx) if n in names]
-    prev = st.query_params.get("layer")
-    default = prev if prev in names else (convs[len(convs) // 2] if convs else names[0])
-    layer = container.selectbox("Layer", names, index=names.index(default), key=key, help=help)
-    st.query_params["layer"] = layer
-    return layer, prev

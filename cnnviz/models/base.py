@@ -23,6 +23,8 @@ class CNN(nn.Module):
 
     embed_dim: int
     num_classes: int
+    first_conv_learned: bool = True
+    """False when the first convolution is fixed before training (set from the data, not learned)."""
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

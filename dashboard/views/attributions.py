@@ -6,28 +6,25 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import conv_layers, model_lock, pick_image, sidebar
+from dashboard.state import sidebar, url_int, url_text
+from dashboard.widgets import conv_layers, pick_image
 from cnnviz.figures.attribution import COLORMAPS, TITLES, attribution_figure
 from cnnviz.inspect.attribution import METHODS, Attribution, attribute
-from cnnviz.inspect.feature_maps import model_device
 from cnnviz.predict import Predictions, predict_images
-from cnnviz.runtime import resolve_runtime
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def predictions(sha: str, image: np.ndarray, _ckpt) -> Predictions:
-    """Class probabilities for one ``(S, S, 3) uint8`` image, with the checkpoint's TTA, on the
-    model's own device (so the shared model is never moved)."""
-    rt = resolve_runtime(str(model_device(_ckpt.model)), "fp32")
-    return predict_images(_ckpt, image[None], ["image"], rt)
+    """Class probabilities for one ``(S, S, 3) uint8`` image, with the checkpoint's TTA and
+    runtime: the same numbers as on every other page."""
+    return predict_images(_ckpt, image[None], ["image"], _ckpt.runtime)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def attributions(sha: str, image: np.ndarray, target: int, methods: tuple[str, ...], layer: str | None,
                  _ckpt) -> dict[str, Attribution]:
     """Attribution maps of class ``target`` (a second or two for IG and occlusion on big models)."""
-    with model_lock(sha):  # attribution switches the shared model's in-place flags for the call
-        return attribute(_ckpt.model, image, _ckpt.meta.normalization, target, methods, layer)
+    return attribute(_ckpt.model, image, _ckpt.meta.normalization, target, methods, layer)
 
 
 ctx = sidebar()
@@ -40,7 +37,7 @@ if ctx is not None:
                "weighs a convolutional layer's channels, occlusion greys out patches and watches the score drop.")
     top_left, top_right = st.columns([3, 2])
     with top_left:
-        url_img = st.query_params.get("img")
+        url_img = url_text("img")
         picked = pick_image(ctx, "attr")
     if picked is not None:
         image, caption, label = picked
@@ -53,14 +50,13 @@ if ctx is not None:
         # the URL's target (e.g. from a Mistakes link) holds while the image stays the one it came
         # with (pick_image keeps `img` unless the user picks another); a new image or upload starts
         # at its predicted class
-        same_image = st.query_params.get("img") == url_img
+        same_image = url_text("img") == url_img
         if label is None:  # an upload: no `img` in the URL, compare with the last upload instead
             same_image, st.session_state["attr_last_upload"] = (st.session_state.get("attr_last_upload") == caption,
                                                              caption)
-        qp = st.query_params.get("target")
-        linked = same_image and qp is not None and qp.isdigit() and int(qp) < len(classes)
+        linked = url_int("target", 0, len(classes) - 1) if same_image else None
         c1, c2, c3 = st.columns([2, 3, 2])
-        target = c1.selectbox("Target class", range(len(classes)), index=int(qp) if linked else predicted,
+        target = c1.selectbox("Target class", range(len(classes)), index=predicted if linked is None else linked,
                               format_func=lambda i: f"{classes[i]} ({probs[i]:.1%})"
                                                     + (" (predicted)" if i == predicted else ""),
                               key=f"attr_target_{caption}")

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.state import pick_image, pick_layer, sidebar
+from dashboard.state import sidebar, url_int
+from dashboard.widgets import pick_image, pick_layer
 from cnnviz.figures.feature_maps import feature_channel_figure, feature_grid_figure
 from cnnviz.inspect.feature_maps import feature_maps
-
-
-def qp_int(name: str, lo: int, hi: int) -> int | None:
-    """Query parameter ``name`` as an int in ``[lo, hi]``, else None."""
-    v = st.query_params.get(name)
-    return int(v) if v is not None and v.isdigit() and lo <= int(v) <= hi else None
 
 
 ctx = sidebar()
@@ -46,7 +41,7 @@ if ctx is not None:
             truth = f" (true class: {meta.classes[label]})" if label is not None and label >= 0 else ""
             st.image(image, caption=caption + truth, width=224)
             # a new layer starts at its strongest channel; the same layer keeps the URL's channel
-            default_ch = qp_int("ch", 0, n_ch - 1) if prev_layer == layer else None
+            default_ch = url_int("ch", 0, n_ch - 1) if prev_layer == layer else None
             ch = st.number_input("Enlarge channel", 0, n_ch - 1,
                                  int(fm.order[0, 0]) if default_ch is None else default_ch,
                                  key=f"fm_ch_{layer}", help="The channel number shown when hovering the grid.")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.state import sidebar
+from dashboard.state import sidebar, url_int
 from cnnviz.checkpoints import load_snapshots, snapshots_path
-from cnnviz.figures.filters import filter_channels_figure, filter_grid_figure
+from cnnviz.figures.filters import filter_channels_figure, filter_grid_figure, lecture_grid, png_bytes
 from cnnviz.inspect.filters import first_layer_filters, first_layer_filters_from_state
 
 
@@ -30,25 +30,27 @@ if ctx is not None:
     st.caption(f"The {conv.out_channels} kernels of the first convolution ({conv.in_channels}x"
                f"{conv.kernel_size[0]}x{conv.kernel_size[1]}, stride {conv.stride[0]}) drawn as colour "
                "images, as in figure 3 of the AlexNet paper.")
-    if not conv.weight.requires_grad:
-        st.info("This architecture does not train its first convolution: its kernels are fixed "
-                "before training (for `cifar_fast`, whitening filters computed from the covariance "
-                "of the training images' patches), so they show the data's statistics rather than "
-                "learned features, and training snapshots show the same kernels at every epoch. "
-                "A model that trains its first layer, such as `alexnet_style` (the Simpsons model), "
-                "shows learned kernels.")
+    if not model.first_conv_learned:
+        st.info(f"`{ctx.ckpt.meta.arch}` does not train its first convolution: its kernels are fixed "
+                "before training (e.g. whitening filters computed from the covariance of the "
+                "training images' patches), so they show the data's statistics rather than learned "
+                "features, and training snapshots show the same kernels at every epoch. Pick a model "
+                "that trains its first layer to see learned kernels.")
     c1, c2, c3 = st.columns(3)
     norm = c1.radio("Normalisation", ["per_filter", "global"], horizontal=True, key="f_norm",
                     format_func=lambda s: {"per_filter": "each filter", "global": "all filters together"}[s])
-    order_key = c2.radio("Order", ["index", "norm", "color"], horizontal=True, key="f_order",
+    order_key = c2.radio("Order", ["index", "norm", "color", "structure"], horizontal=True, key="f_order",
                          format_func=lambda s: {"index": "as learned", "norm": "by norm",
-                                                "color": "colour-specific first"}[s])
+                                                "color": "colour-specific first",
+                                                "structure": "most structured first"}[s])
     snaps = snapshots(ctx.ckpt)
-    state = None
+    state, when = None, "final"
     if snaps:
         epochs = list(snaps) + ["final"]
         when = c3.select_slider("Training epoch", options=epochs, value="final", key="f_epoch",
-                                help="Snapshots saved during training: watch the kernels form.")
+                                format_func=lambda e: "initial" if e == 0 else str(e),
+                                help="Snapshots saved during training (0: the weights as initialised): "
+                                     "watch the kernels form.")
         if when != "final":
             state = snaps[when]
     else:
@@ -57,13 +59,22 @@ if ctx is not None:
                else first_layer_filters_from_state(model, state, normalize=norm))
     order = None if order_key == "index" else filters.order_by(order_key)
     st.plotly_chart(filter_grid_figure(filters, order=order), key="f_grid")
-    qp = st.query_params.get("filter")
-    default = int(qp) if qp is not None and qp.isdigit() and int(qp) < len(filters) else 0
+    ks = filters.structure
+    s1, s2 = st.columns([4, 1], vertical_alignment="center")
+    s1.caption(f"Kernel structure: mean score {ks.mean:.2f} (0 = white noise, 1 = all energy in the "
+               f"{ks.k} strongest spatial frequencies); {ks.structured} of {len(filters)} kernels are more "
+               "structured than 99% of random kernels of this shape.")
+    s2.download_button("Slide PNG", png_bytes(lecture_grid(filters, order)), key="f_png",
+                       file_name=f"{ctx.name}_kernels{'' if when == 'final' else f'_epoch{when}'}.png",
+                       mime="image/png", on_click="ignore", icon=":material/download:",
+                       help="The kernel grid at least 1,200 px wide, sharp pixels, for a slide.")
+    default = url_int("filter", 0, len(filters) - 1, 0)
     idx = st.number_input("Enlarge filter", 0, len(filters) - 1, default, key="f_idx",
                           help="Hover the grid to see each filter's number.")
     st.query_params["filter"] = str(idx)
     left, right = st.columns([1, 3])
     big = filters.images[idx].repeat(192 // filters.kernel_size[0], 0).repeat(192 // filters.kernel_size[1], 1)
     left.image(big, caption=f"filter {idx}", clamp=True)
-    left.write(f"norm {filters.norms[idx]:.3f}, colourfulness {filters.colorfulness[idx]:.2f}")
+    left.write(f"norm {filters.norms[idx]:.3f}, colourfulness {filters.colorfulness[idx]:.2f}, "
+               f"structure {filters.structure.scores[idx]:.2f}")
     right.plotly_chart(filter_channels_figure(filters, idx), key="f_channels")

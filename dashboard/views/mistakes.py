@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.state import eval_split, features, need_data, sidebar
+from dashboard.state import eval_split, features, need_data, sidebar, url_choice, url_int
 from cnnviz.figures.confusion import class_metrics_figure, confusion_heatmap, readable_class_names
 from cnnviz.inspect.confusion import ConfusionResult, cell_examples, confusion_from_logits, most_confused_pairs
 from cnnviz.inspect.features import FeatureSet
@@ -84,15 +84,15 @@ if ctx is not None and need_data(ctx):
         # The chosen cell lives in the URL (true, pred); the click callbacks above set it too.
         if not all(isinstance(st.session_state.get(key), int) and 0 <= st.session_state[key] < k
                    for key in ("m_true", "m_pred")):
-            qt, qp = st.query_params.get("true", ""), st.query_params.get("pred", "")
-            if qt.isdigit() and qp.isdigit() and max(int(qt), int(qp)) < k:
-                _set_cell(int(qt), int(qp))
+            qt, qp = url_int("true", 0, k - 1), url_int("pred", 0, k - 1)
+            if qt is not None and qp is not None:
+                _set_cell(qt, qp)
             else:
                 _set_cell(*((pairs[0].true, pairs[0].pred) if pairs else (0, 0)))
 
         st.subheader("Confusion matrix")
         norm = st.radio("Show", ["counts", "row-normalised"], horizontal=True, key="m_norm",
-                        index=1 if st.query_params.get("norm") == "1" else 0,
+                        index=url_choice("norm", [0, 1], 0),
                         help="Row-normalised: the share of each true class given to each prediction.")
         norm = norm == "row-normalised"
         st.query_params["norm"] = "1" if norm else "0"

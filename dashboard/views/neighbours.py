@@ -9,8 +9,9 @@ import random
 import numpy as np
 import streamlit as st
 
-from dashboard.state import (Context, eval_split, features, model_lock, need_data, neighbour_index,
-                             pick_image, sidebar)
+from dashboard.state import (Context, eval_split, features, need_data, neighbour_index, sidebar, url_choice,
+                             url_int)
+from dashboard.widgets import pick_image
 from cnnviz.evaluate import softmax
 from cnnviz.figures.confusion import readable_class_names
 from cnnviz.figures.neighbours import neighbours_figure, purity_figure
@@ -53,9 +54,8 @@ def _query(ctx: Context, image, caption: str, eval_fs: FeatureSet):
     """Feature vector and top-5 classes of the chosen image: from the cached features of the
     evaluation split for a dataset image, computed for an upload."""
     if st.session_state.get("nn_src") == "upload":
-        with model_lock(ctx.ckpt.sha256):
-            feat = extract_features(ctx.ckpt, image[None])[0]
-            preds = predict_images(ctx.ckpt, image[None], [caption])
+        feat = extract_features(ctx.ckpt, image[None], runtime=ctx.ckpt.runtime)[0]
+        preds = predict_images(ctx.ckpt, image[None], [caption], ctx.ckpt.runtime)
         return feat, preds.top_k(5)[0], "with test-time augmentation"
     idx = int(st.query_params["img"])
     preds = Predictions([caption], list(ctx.ckpt.meta.classes), softmax(eval_fs.logits[idx:idx + 1]), [])
@@ -77,17 +77,15 @@ if ctx is not None and need_data(ctx):
                    "beside those nearest in raw pixels. Feature neighbours share the class even when "
                    "pose and colour differ; pixel neighbours mostly share colour and layout.")
         kmax = min(K_MAX, len(train_ds))
-        qp_k = st.query_params.get("k")
-        qp_metric = st.query_params.get("metric")
         c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
         metric = c1.selectbox("Feature distance", METRICS, key="nn_metric",
-                              index=METRICS.index(qp_metric) if qp_metric in METRICS else 0,
+                              index=METRICS.index(url_choice("metric", METRICS, METRICS[0])),
                               help="Pixel neighbours always use Euclidean distance.")
         if st.session_state.get("nn_k", 1) > kmax:  # another model's larger training set
             del st.session_state["nn_k"]
         k = kmax if kmax < 2 else c2.slider(
             "Neighbours shown (k)", 1, kmax, key="nn_k",
-            value=int(qp_k) if qp_k is not None and qp_k.isdigit() and 1 <= int(qp_k) <= kmax else min(6, kmax))
+            value=url_int("k", 1, kmax, min(6, kmax)))
         c3.button("Random test image", on_click=_random_image, args=(len(eval_ds),), key="nn_random",
                   icon=":material/casino:")
         st.query_params["metric"] = metric
@@ -115,9 +113,8 @@ if ctx is not None and need_data(ctx):
         methods = ["pca", "tsne", "umap"]
         labels = {"pca": "PCA", "tsne": "t-SNE",
                   "umap": "UMAP" if umap_available() else "UMAP-like (spectral embedding)"}
-        qp_proj = st.query_params.get("proj")
         method = st.radio("Projection", methods, horizontal=True, key="nn_proj", format_func=labels.get,
-                          index=methods.index(qp_proj) if qp_proj in methods else 0,
+                          index=methods.index(url_choice("proj", methods, methods[0])),
                           help="PCA is instant; t-SNE and UMAP first reduce to 50 dimensions with PCA and "
                                "take from seconds to a few minutes on 10,000 images (computed once).")
         st.query_params["proj"] = method

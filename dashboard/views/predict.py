@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import model_lock, progress_bar, sidebar, upload_images
+from dashboard.state import progress_bar, sidebar, url_text, user_path
+from dashboard.widgets import upload_images
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import DatasetError, load_dataset
 from cnnviz.figures.projection import thumbnails_b64
@@ -25,8 +26,7 @@ def folder_predictions(sha: str, path: str, mtime: float, _ckpt: Checkpoint) -> 
     """Predictions for every image of ``path`` (kept while the folder is unchanged)."""
     bar = progress_bar("Reading and classifying the images")
     try:
-        with model_lock(sha):
-            return predict_folder(_ckpt, path, progress=bar)
+        return predict_folder(_ckpt, path, _ckpt.runtime, progress=bar)
     finally:
         bar.close()
 
@@ -46,8 +46,7 @@ def zip_predictions(sha: str, digest: str, name: str, _data: bytes, _ckpt: Check
     while the page reruns; raises ``DatasetError`` for a zip without images."""
     bar = progress_bar(f"Reading and classifying the images of {name}")
     try:
-        with model_lock(sha):
-            preds, images, errors = predict_zip(_ckpt, _data, name, progress=bar)
+        preds, images, errors = predict_zip(_ckpt, _data, name, _ckpt.runtime, progress=bar)
     finally:
         bar.close()
     return preds, thumbnails_b64(images, THUMB) if len(images) else [], errors
@@ -99,7 +98,7 @@ if ctx is not None:
     source = st.radio("Images from", ["upload", "folder"], horizontal=True, key="p_src",
                       format_func={"upload": "upload images or a zip",
                                    "folder": "a folder or zip on the server"}.get,
-                      index=1 if st.query_params.get("folder") else 0)
+                      index=1 if url_text("folder") else 0)
     if source == "upload":
         images, names = upload_images("Images to classify", "p_upload", m.preprocess, multiple=True)
         if len(images):
@@ -107,8 +106,7 @@ if ctx is not None:
             dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
             if dupes:
                 st.warning(f"Several files share the id {', '.join(dupes)} (same name, other extension).")
-            with model_lock(ctx.ckpt.sha256):
-                preds = predict_images(ctx.ckpt, images, ids)
+            preds = predict_images(ctx.ckpt, images, ids, ctx.ckpt.runtime)
             show(preds, thumbnails_b64(images, THUMB), "p_up")
         else:
             st.caption("Drop one or many images (PNG, JPEG, ...): the id in the CSV is each file's name "
@@ -130,13 +128,14 @@ if ctx is not None:
                     st.error(f"None of the images in {archive.name} could be read.")
                 show(preds, thumbs, "p_archive")
     else:
-        path = st.text_input("Folder or zip", key="p_path", value=st.query_params.get("folder", ""),
+        path = st.text_input("Folder or zip", key="p_path", value=url_text("folder"),
                              placeholder="/data/simpsons/testset  or  testset.zip",
                              help="A flat folder of numbered images (the competition's test set), a "
                                   "labelled flat folder, a class tree, or a zip of any of them.")
+        where = user_path(path)
         if path:
             st.query_params["folder"] = path
-            where = Path(path).expanduser()
+        if where is not None:
             if not where.exists():
                 st.error(f"`{where}` does not exist: give the path of a folder or zip of images on the "
                          "machine that runs the dashboard (or upload the images instead).")

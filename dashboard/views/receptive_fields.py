@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import model_lock, pick_image, pick_layer, sidebar
+from dashboard.state import sidebar, url_int
+from dashboard.widgets import pick_image, pick_layer
 from cnnviz.figures.feature_maps import feature_channel_figure
 from cnnviz.figures.receptive_field import receptive_field_figure, rf_growth_figure
 from cnnviz.inspect.feature_maps import feature_maps
@@ -16,12 +17,6 @@ from cnnviz.inspect.receptive_field import LayerRF, gradient_rf, receptive_field
 def layer_fields(sha: str, size: int, _model) -> list[LayerRF]:
     """Theoretical receptive field of every layer (one forward pass on a blank input)."""
     return receptive_fields(_model, size)
-
-
-def qp_int(name: str, lo: int, hi: int, default: int) -> int:
-    """Query parameter ``name`` as an int in ``[lo, hi]``, else ``default``."""
-    v = st.query_params.get(name)
-    return int(v) if v is not None and v.isdigit() and lo <= int(v) <= hi else default
 
 
 ctx = sidebar()
@@ -53,15 +48,14 @@ if ctx is not None:
         # a new layer starts at its strongest channel's centre unit; the same layer keeps the URL's
         ch0, uy0, ux0 = int(fm.order[0, 0]), h // 2, w // 2
         if prev_layer == layer:
-            ch0, uy0, ux0 = qp_int("ch", 0, n_ch - 1, ch0), qp_int("uy", 0, h - 1, uy0), qp_int("ux", 0, w - 1, ux0)
+            ch0, uy0, ux0 = url_int("ch", 0, n_ch - 1, ch0), url_int("uy", 0, h - 1, uy0), url_int("ux", 0, w - 1, ux0)
         c1, c2, c3 = top_right.columns(3)
         ch = c1.number_input("Channel", 0, n_ch - 1, ch0, key=f"rf_ch_{layer}")
         uy = c2.number_input("Row", 0, h - 1, uy0, key=f"rf_uy_{layer}")
         ux = c3.number_input("Column", 0, w - 1, ux0, key=f"rf_ux_{layer}")
         st.query_params.update(ch=str(ch), uy=str(uy), ux=str(ux))
         box = unit_box(rf, int(uy), int(ux), size)
-        with model_lock(ctx.ckpt.sha256):  # attribution may be flipping this shared model's flags
-            erf = gradient_rf(model, layer, int(ch), int(uy), int(ux), image=image, norm=meta.normalization)
+        erf = gradient_rf(model, layer, int(ch), int(uy), int(ux), image=image, norm=meta.normalization)
         left, right = st.columns(2)
         fig = feature_channel_figure(fm, int(ch))
         fig.add_scatter(x=[int(ux)], y=[int(uy)], mode="markers", showlegend=False, hoverinfo="skip",

@@ -1,0 +1,95 @@
+"""The pickers every page shares: uploads, an image from the data, a layer. Choices live in the
+URL (through :mod:`dashboard.state`'s helpers) so a shared link opens the same view."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+import torch
+
+from cnnviz.data import Preprocess
+from cnnviz.predict import decode_uploads
+from dashboard.state import Context, eval_split, need_data, split_data, url_int, url_text
+
+MAX_UPLOAD_MB = 20
+
+
+def upload_images(label: str, key: str, preprocess: Preprocess,
+                  multiple: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Image uploader: decodes in memory with the checkpoint's preprocessing (nothing is
+    written to disk) and reports files that are not images. Returns images and names."""
+    files = st.file_uploader(label, type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
+                             accept_multiple_files=multiple, key=key)
+    if not files:
+        return np.zeros((0, 1, 1, 3), np.uint8), []
+    files = files if isinstance(files, list) else [files]
+    pairs = []
+    for f in files:
+        if f.size > MAX_UPLOAD_MB * 1024 * 1024:
+            st.error(f"{f.name} is {f.size / 2**20:.0f} MB, over the {MAX_UPLOAD_MB} MB limit: resize it first.")
+            continue
+        pairs.append((f.name, f.getvalue()))
+    images, names, errors = decode_uploads(pairs, preprocess)
+    for name, why in errors.items():
+        st.error(f"{name}: {why}.")
+    return images, names
+
+
+def pick_image(ctx: Context, key: str, allow_upload: bool = True) -> tuple[np.ndarray, str, int | None] | None:
+    """Choose an image: from the evaluation split by class and number, or uploaded.
+
+    Returns ``(image (S, S, 3) uint8, caption, true label index or None)``; the choice is kept
+    in the URL (``img``) so a shared link opens the same image.
+    """
+    sources = ["dataset", "upload"] if allow_upload else ["dataset"]
+    has_data = ctx.data is not None and ctx.data.exists()
+    source = st.radio("Image from", sources, horizontal=True, key=f"{key}_src",
+                      index=0 if has_data else len(sources) - 1)
+    if source == "upload":
+        images, names = upload_images("Upload an image", f"{key}_upload", ctx.ckpt.meta.preprocess)
+        if not len(images):
+            st.caption("Any common image type and size; it is resized as the model expects.")
+            if not has_data:
+                need_data(ctx)  # nothing uploaded yet: also say how to get the dataset
+            return None
+        return images[0], names[0], None
+    if not need_data(ctx):
+        return None
+    split = eval_split(ctx)
+    ds = split_data(ctx, split)
+    if ds is None or not len(ds):
+        return None
+    classes = ctx.ckpt.meta.classes
+    default_idx = url_int("img", 0, len(ds) - 1, 0)
+    default_cls = int(ds.labels[default_idx]) if ds.labelled else 0
+    c1, c2 = st.columns(2)
+    cls = c1.selectbox("Class", range(len(classes)), index=default_cls, format_func=lambda i: classes[i],
+                       key=f"{key}_cls")
+    members = np.flatnonzero(ds.labels == cls)
+    if not len(members):
+        st.warning(f"No {classes[cls]} images in the {split} split.")
+        return None
+    pos = int(np.searchsorted(members, default_idx)) if default_idx in members else 0
+    n = c2.number_input(f"Image (of {len(members)})", 0, len(members) - 1, pos, key=f"{key}_n")
+    idx = int(members[int(n)])
+    st.query_params["img"] = str(idx)
+    return ds.images[idx], f"{split} #{idx}: {ds.ids[idx]}", int(ds.labels[idx])
+
+
+def conv_layers(ctx: Context) -> list[str]:
+    """Names of the model's convolutions, in forward order."""
+    model = ctx.ckpt.model
+    return [n for n in model.layer_names() if isinstance(model.get_submodule(n), torch.nn.Conv2d)]
+
+
+def pick_layer(ctx: Context, names: list[str], key: str, container=st, help: str | None = None
+               ) -> tuple[str, str | None]:
+    """Layer select box kept in the URL (``layer``), defaulting to a middle convolution.
+    Returns ``(layer, layer in the URL before this run)``: a page keeps the URL's unit/channel
+    only while the layer is unchanged."""
+    convs = [n for n in conv_layers(ctx) if n in names]
+    prev = url_text("layer")
+    default = prev if prev in names else (convs[len(convs) // 2] if convs else names[0])
+    layer = container.selectbox("Layer", names, index=names.index(default), key=key, help=help)
+    st.query_params["layer"] = layer
+    return layer, prev
