@@ -16,18 +16,24 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from .checkpoints import Checkpoint, checkpoint_data
-from .data import ImageDataset, decode_image
+from .data import IMAGE_EXTENSIONS, ImageDataset, Preprocess, UnreadableImage, decode_image
 from .evaluate import softmax
 from .figures.attribution import colorize
 from .figures.confusion import confusion_heatmap
 from .figures.feature_maps import feature_grid_figure
-from .figures.filters import filter_grid_figure, grid_image
+from .figures.filters import filter_grid_figure, lecture_grid
 from .figures.neighbours import neighbours_figure
+from .hooks import resolve_layers
 from .inspect.confusion import confusion_from_logits
 from .inspect.feature_maps import channel_grid, feature_maps
 from .inspect.features import cached_features
 from .inspect.filters import first_layer_filters
 from .inspect.neighbours import NeighbourIndex
+
+
+class FigureError(ValueError):
+    """A figure cannot be made as asked (an unknown layer, an unreadable image); the message
+    lists what can be used instead."""
 
 
 @dataclass
@@ -43,6 +49,26 @@ def default_feature_layer(ckpt: Checkpoint) -> str:
     names = [n for n in ckpt.model.layer_names() if isinstance(ckpt.model.get_submodule(n), nn.Conv2d)]
     names = names or ckpt.model.layer_names()
     return names[len(names) // 2]
+
+
+def _check_layer(ckpt: Checkpoint, layer: str) -> None:
+    try:
+        resolve_layers(ckpt.model, layer)
+    except ValueError as e:  # names the valid layers
+        raise FigureError(str(e)) from None
+
+
+def _read_picture(image: str | Path, pre: Preprocess) -> np.ndarray:
+    """The image file at ``image`` as the model's input ``(S, S, 3) uint8``."""
+    path = Path(image)
+    if not path.is_file():
+        what = "a folder, not an image file" if path.is_dir() else "no image file there"
+        raise FigureError(f"cannot show feature maps of {path}: {what}; give the path of an image "
+                          f"({', '.join(IMAGE_EXTENSIONS)})")
+    try:
+        return decode_image(path.read_bytes(), pre).copy()  # writable, as tensors want
+    except UnreadableImage as e:
+        raise FigureError(f"cannot show feature maps of {path}: {e}") from None
 
 
 def _save_html(fig, path: Path) -> Path:
@@ -109,7 +135,13 @@ def confusion_png(counts: np.ndarray, classes: list[str], cell: int = 28) -> Ima
 def write_lecture_figures(ckpt: Checkpoint, out_dir: str | Path, data: str | Path | None = None,
                           image: str | Path | None = None, layer: str | None = None, k: int = 6,
                           progress: bool = False) -> LectureFigures:
-    """Write the lecture figures of ``ckpt`` into ``out_dir`` and return their paths."""
+    """Write the lecture figures of ``ckpt`` into ``out_dir`` and return their paths.
+
+    ``layer`` and ``image`` are checked before anything is written: an unknown layer or an
+    unreadable image raises :class:`FigureError` listing what can be used."""
+    if layer is not None:
+        _check_layer(ckpt, layer)
+    given_picture = _read_picture(image, ckpt.meta.preprocess) if image is not None else None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     res = LectureFigures()
@@ -117,15 +149,15 @@ def write_lecture_figures(ckpt: Checkpoint, out_dir: str | Path, data: str | Pat
 
     filters = first_layer_filters(model, normalize="per_filter")
     order = filters.order_by("color")
-    Image.fromarray(grid_image(filters.images[order], scale=max(2, 48 // filters.kernel_size[0]))).save(out / "kernels.png")
+    Image.fromarray(lecture_grid(filters, order)).save(out / "kernels.png")  # slide-wide, sharp pixels
     res.png["kernels"] = out / "kernels.png"
     res.html["kernels"] = _save_html(filter_grid_figure(filters, order=order), out / "kernels.html")
 
     test: ImageDataset | None = None
     if data is not None:
         test = checkpoint_data(meta, data, "test", progress=progress)
-    if image is not None:
-        picture = decode_image(Path(image).read_bytes(), meta.preprocess)
+    if given_picture is not None:
+        picture = given_picture
     elif test is not None and len(test):
         picture = test.images[0]
     else:
@@ -140,44 +172,52 @@ def write_lecture_figures(ckpt: Checkpoint, out_dir: str | Path, data: str | Pat
         res.html["feature_maps"] = _save_html(feature_grid_figure(fm), out / "feature_maps.html")
 
     if test is not None and test.labelled and data is not None:
-        train = checkpoint_data(meta, data, "train", progress=progress)
-        tr = cached_features(ckpt, train, "train", progress=progress)
-        te = cached_features(ckpt, test, "test", progress=progress)
-        index = NeighbourIndex(tr.features, metrics=("euclidean",))
-        pix = NeighbourIndex.from_images(train.images)
-        q = 0
-        probs = softmax(te.logits[q:q + 1])[0]
-        top = [(meta.classes[i], float(probs[i])) for i in np.argsort(-probs)[:5]]
-        nf = index.query(te.features[q], k)
-        npix = pix.query(test.images[q].reshape(-1).astype(np.float32), k)
-        fig = neighbours_figure(test.images[q], top, train.images[nf.indices[0]], train.images[npix.indices[0]],
-                                [meta.classes[train.labels[i]] for i in nf.indices[0]],
-                                [meta.classes[train.labels[i]] for i in npix.indices[0]],
-                                title=f"test image of {meta.classes[test.labels[q]]}: nearest training images")
-        res.html["neighbours"] = _save_html(fig, out / "neighbours.html")
-        scale = max(1, 96 // meta.input_size)
-        query = _labelled_strip([test.images[q]], [meta.classes[test.labels[q]]], scale, "test image (true class)")
-        bars = class_bars_png(top)
-        first = Image.new("RGB", (query.width + bars.width + 12, max(query.height, bars.height)), "white")
-        first.paste(query, (0, 0))
-        first.paste(bars, (query.width + 12, 0))
-        rows = [
-            first,
-            _labelled_strip(list(train.images[nf.indices[0]]), [meta.classes[train.labels[i]] for i in nf.indices[0]],
-                            scale, "nearest in feature space"),
-            _labelled_strip(list(train.images[npix.indices[0]]), [meta.classes[train.labels[i]] for i in npix.indices[0]],
-                            scale, "nearest in pixel space"),
-        ]
-        sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
-        y = 0
-        for r in rows:
-            sheet.paste(r, (0, y))
-            y += r.height
-        sheet.save(out / "neighbours.png")
-        res.png["neighbours"] = out / "neighbours.png"
-
-        conf = confusion_from_logits(test.labels, te.logits, meta.classes)
-        confusion_png(conf.counts, meta.classes).save(out / "confusion.png")
-        res.png["confusion"] = out / "confusion.png"
-        res.html["confusion"] = _save_html(confusion_heatmap(conf, normalised=True), out / "confusion.html")
+        _write_neighbours_and_confusion(ckpt, data, test, out, res, k, progress)
     return res
+
+
+def _write_neighbours_and_confusion(ckpt: Checkpoint, data: str | Path, test: ImageDataset, out: Path,
+                                    res: LectureFigures, k: int, progress: bool) -> None:
+    """Nearest training images of the first test image (features vs pixels) and the confusion
+    matrix of the test split, as PNG and HTML into ``out``, recorded in ``res``."""
+    meta = ckpt.meta
+    train = checkpoint_data(meta, data, "train", progress=progress)
+    tr = cached_features(ckpt, train, "train", progress=progress)
+    te = cached_features(ckpt, test, "test", progress=progress)
+    index = NeighbourIndex(tr.features, metrics=("euclidean",))
+    pix = NeighbourIndex.from_images(train.images)
+    q = 0
+    probs = softmax(te.logits[q:q + 1])[0]
+    top = [(meta.classes[i], float(probs[i])) for i in np.argsort(-probs)[:5]]
+    nf = index.query(te.features[q], k)
+    npix = pix.query(test.images[q].reshape(-1).astype(np.float32), k)
+    fig = neighbours_figure(test.images[q], top, train.images[nf.indices[0]], train.images[npix.indices[0]],
+                            [meta.classes[train.labels[i]] for i in nf.indices[0]],
+                            [meta.classes[train.labels[i]] for i in npix.indices[0]],
+                            title=f"test image of {meta.classes[test.labels[q]]}: nearest training images")
+    res.html["neighbours"] = _save_html(fig, out / "neighbours.html")
+    scale = max(1, 96 // meta.input_size)
+    query = _labelled_strip([test.images[q]], [meta.classes[test.labels[q]]], scale, "test image (true class)")
+    bars = class_bars_png(top)
+    first = Image.new("RGB", (query.width + bars.width + 12, max(query.height, bars.height)), "white")
+    first.paste(query, (0, 0))
+    first.paste(bars, (query.width + 12, 0))
+    rows = [
+        first,
+        _labelled_strip(list(train.images[nf.indices[0]]), [meta.classes[train.labels[i]] for i in nf.indices[0]],
+                        scale, "nearest in feature space"),
+        _labelled_strip(list(train.images[npix.indices[0]]), [meta.classes[train.labels[i]] for i in npix.indices[0]],
+                        scale, "nearest in pixel space"),
+    ]
+    sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
+    y = 0
+    for r in rows:
+        sheet.paste(r, (0, y))
+        y += r.height
+    sheet.save(out / "neighbours.png")
+    res.png["neighbours"] = out / "neighbours.png"
+
+    conf = confusion_from_logits(test.labels, te.logits, meta.classes)
+    confusion_png(conf.counts, meta.classes).save(out / "confusion.png")
+    res.png["confusion"] = out / "confusion.png"
+    res.html["confusion"] = _save_html(confusion_heatmap(conf, normalised=True), out / "confusion.html")

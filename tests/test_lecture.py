@@ -27,7 +27,7 @@ def test_kernels_only_without_data(trained, tmp_path):
     assert set(res.png) == {"kernels"}
     img = Image.open(res.png["kernels"])
     conv = ckpt.model.first_conv
-    assert img.mode == "RGB" and img.width > conv.kernel_size[1] * 4
+    assert img.mode == "RGB" and img.width >= 1200 and img.width > conv.kernel_size[1] * 4  # slide-wide
     html = res.html["kernels"].read_text()
     assert "plotly" in html and "cdn.plot.ly" not in html  # offline: local plotly.js
     assert (tmp_path / "figs" / "plotly.min.js").is_file()

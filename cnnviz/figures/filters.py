@@ -8,7 +8,9 @@ import plotly.graph_objects as go
 from ..inspect.feature_maps import grid_cols
 from ..inspect.filters import FilterSet, channel_images
 
-__all__ = ["filter_channels_figure", "filter_grid_figure", "grid_image"]
+__all__ = ["filter_channels_figure", "filter_grid_figure", "grid_image", "lecture_grid", "png_bytes"]
+
+LECTURE_WIDTH = 1200
 
 
 def grid_image(images: np.ndarray, cols: int | None = None, scale: int = 8, gap: int = 2,
@@ -31,6 +33,29 @@ def grid_image(images: np.ndarray, cols: int | None = None, scale: int = 8, gap:
         r, c = divmod(i, cols)
         out[r * (th + gap): r * (th + gap) + th, c * (tw + gap): c * (tw + gap) + tw] = tiles[i]
     return out
+
+
+def lecture_grid(filters: FilterSet, order: np.ndarray | None = None, min_width: int = LECTURE_WIDTH,
+                 cols: int | None = None, gap: int = 2) -> np.ndarray:
+    """The kernel grid for a slide: ``(H, W, 3) uint8`` at least ``min_width`` pixels wide, each
+    kernel upscaled by nearest neighbour (sharp pixels, no blur) with ``gap``-pixel white
+    separators, in ``order`` (default: as learned)."""
+    idx = np.arange(len(filters)) if order is None else np.asarray(order)
+    n, (kh, kw) = len(idx), filters.kernel_size
+    cols = min(grid_cols(n, cols), max(n, 1))
+    scale = max(1, -(-(min_width - (cols - 1) * gap) // (cols * kw)))
+    return grid_image(filters.images[idx], cols, scale, gap)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """``(H, W, 3) uint8`` -> PNG file bytes (for a download button or a file)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
 
 
 def filter_grid_figure(filters: FilterSet, order: np.ndarray | None = None, cols: int | None = None,

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .kernel_structure import KernelStructure, kernel_structure
+
 __all__ = [
     "FilterSet", "NORMALIZATIONS", "channel_images", "first_conv_name", "first_layer_filters",
     "first_layer_filters_from_state",
@@ -44,6 +46,8 @@ class FilterSet:
       1 = colour-opponent (weights summing to zero over channels at every pixel, blind to
       brightness). An all-zero filter scores 0.
     * ``normalize``: ``"per_filter"`` or ``"global"``; ``normalization`` describes it in words.
+    * ``structure``: :class:`~cnnviz.inspect.kernel_structure.KernelStructure` of the weights:
+      per filter, how concentrated its energy is in a few spatial frequencies (0 = white noise).
     """
 
     images: np.ndarray
@@ -52,6 +56,7 @@ class FilterSet:
     colorfulness: np.ndarray
     normalize: str
     normalization: str
+    structure: KernelStructure
 
     def __len__(self) -> int:
         return len(self.weights)
@@ -64,15 +69,17 @@ class FilterSet:
     def in_channels(self) -> int:
         return int(self.weights.shape[1])
 
-    def order_by(self, key: Literal["norm", "color"] = "norm") -> np.ndarray:
-        """Filter indices ``(C_out,) int64``, largest ``norms`` (``"norm"``) or ``colorfulness``
-        (``"color"``) first; ties keep index order."""
+    def order_by(self, key: Literal["norm", "color", "structure"] = "norm") -> np.ndarray:
+        """Filter indices ``(C_out,) int64``, largest ``norms`` (``"norm"``), ``colorfulness``
+        (``"color"``) or structure score (``"structure"``) first; ties keep index order."""
         if key == "norm":
             score = self.norms
         elif key in ("color", "colorfulness"):
             score = self.colorfulness
+        elif key == "structure":
+            score = self.structure.scores
         else:
-            raise ValueError(f"unknown order key {key!r}: use 'norm' or 'color'")
+            raise ValueError(f"unknown order key {key!r}: use 'norm', 'color' or 'structure'")
         return np.argsort(-score, kind="stable").astype(np.int64)
 
 
@@ -126,7 +133,7 @@ def first_layer_filters(source: nn.Module | torch.Tensor | np.ndarray,
     return FilterSet(
         images=np.ascontiguousarray(rgb, dtype=np.float32), weights=w,
         norms=np.sqrt(energy).astype(np.float32), colorfulness=color.astype(np.float32),
-        normalize=normalize, normalization=NORMALIZATIONS[normalize],
+        normalize=normalize, normalization=NORMALIZATIONS[normalize], structure=kernel_structure(w),
     )
 
 

@@ -82,6 +82,7 @@ class CifarFastNet(CNN):
         super().__init__()
         self.num_classes = num_classes
         self.stem_kind = stem
+        self.first_conv_learned = stem != "whiten"
         if stem == "whiten":
             self.whiten_kernel = whiten_kernel
             # pad right/bottom so an S-px input keeps S px (even kernels have no symmetric "same")
