@@ -210,3 +210,45 @@ def test_log_has_no_file_watcher_error(server, browser):
     _, log, _ = server
     text = log.read_text()
     assert "torch.classes" not in text and "Traceback" not in text, text[-2000:]
+
+
+# What a session sees of a page: its visible text and every visible Plotly figure's texts
+# (titles, ticks, annotations), in document order.
+SEEN = """() => [document.querySelector('[data-testid=stMain]').innerText].concat(Array.from(
+    document.querySelectorAll('.js-plotly-plot')).filter(p => p.checkVisibility()).map(
+        p => Array.from(p.querySelectorAll('text')).map(t => t.textContent).join('|')))"""
+
+
+# True once at least ``n`` visible Plotly figures have drawn their texts.
+DRAWN = """(n) => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(
+    p => p.checkVisibility() && p.querySelector('text')).length >= n"""
+
+
+@pytest.mark.parametrize("path, ready", [("attributions?img=1&target=2", "Evidence for")])
+def test_eight_sessions_at_once_see_what_one_session_sees(server, browser, path, ready):
+    """The heaviest page (five attribution methods: gradients, Captum's hooks, guided backprop),
+    opened by eight sessions at the same moment on one server (one shared model, no locks),
+    shows each session exactly what a session alone sees. The other views' calls are checked
+    the same way, eight threads at once, in tests/test_shared_model.py."""
+    url, _, _ = server
+
+    def open_pages(n: int, plots: int = 1) -> list:
+        contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(n)]
+        pages = [c.new_page() for c in contexts]
+        for page in pages:  # all requests are out before any page is waited for
+            page.goto(f"{url}/{path}", wait_until="commit")
+        seen = []
+        for page in pages:
+            _wait_shows(page, ready)
+            _wait_idle(page)
+            page.wait_for_function(DRAWN, arg=plots, timeout=IDLE_MS)  # Plotly draws after the script
+            assert not page.locator("[data-testid=stException]").count()
+            seen.append(page.evaluate(SEEN))
+        for c in contexts:
+            c.close()
+        return seen
+
+    alone = open_pages(1)[0]
+    assert len(alone) >= 2 and alone[1], alone  # text and at least one drawn figure
+    together = open_pages(8, len(alone) - 1)
+    assert [s == alone for s in together] == [True] * 8, [s for s in together if s != alone][:1]

@@ -11,11 +11,10 @@ from torch import nn
 
 from cnnviz.figures.receptive_field import receptive_field_figure, rf_growth_figure
 from cnnviz.inputs import Normalization
+from cnnviz.inspect.effective_rf import gradient_probe_size, gradient_rf
 from cnnviz.inspect.feature_maps import feature_maps
 from cnnviz.inspect.filters import first_layer_filters
-from cnnviz.inspect.receptive_field import (
-    gradient_probe_size, gradient_rf, receptive_fields, unit_box,
-)
+from cnnviz.inspect.receptive_field import receptive_fields, unit_box
 from cnnviz.models import get_model, list_models, model_spec
 
 from test_hooks import hooks_left

@@ -14,9 +14,10 @@ from cnnviz.data import Preprocess
 from cnnviz.evaluate import predict_logits
 from cnnviz.inputs import Normalization
 from cnnviz.inspect.attribution import attribute
+from cnnviz.inspect.effective_rf import gradient_rf
 from cnnviz.inspect.feature_maps import feature_maps
 from cnnviz.inspect.features import extract_features
-from cnnviz.inspect.receptive_field import gradient_rf, receptive_fields
+from cnnviz.inspect.receptive_field import receptive_fields
 from cnnviz.models import get_model
 from cnnviz.runtime import resolve_runtime
 

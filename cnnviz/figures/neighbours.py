@@ -15,6 +15,26 @@ def _caption(captions: Sequence[str] | None, i: int) -> str:
     return captions[i] if captions is not None and i < len(captions) else ""
 
 
+def _grid(feature_images: np.ndarray, pixel_images: np.ndarray | None,
+          feature_captions: Sequence[str] | None, pixel_captions: Sequence[str] | None,
+          ) -> tuple[go.Figure, int, int]:
+    """:func:`neighbours_figure`'s empty subplots, captions as titles: ``(figure, rows, cols)``."""
+    k = len(feature_images)
+    cols = max(k, 2, len(pixel_images) if pixel_images is not None else 0)
+    rows = 2 if pixel_images is None else 3
+    specs: list[list[dict | None]] = [[{"type": "image"}, {"type": "bar", "colspan": cols - 1}]
+                                      + [None] * (cols - 2)]
+    titles = ["test image", "top predictions"]
+    specs.append([{"type": "image"}] * cols)
+    titles += [_caption(feature_captions, i) for i in range(cols)]
+    if pixel_images is not None:
+        specs.append([{"type": "image"}] * cols)
+        titles += [_caption(pixel_captions, i) for i in range(cols)]
+    fig = make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=titles,
+                        row_heights=[1.0] * rows, vertical_spacing=0.16, horizontal_spacing=0.02)
+    return fig, rows, cols
+
+
 def neighbours_figure(
     query: np.ndarray,
     top_classes: Sequence[tuple[str, float]],
@@ -33,19 +53,7 @@ def neighbours_figure(
 
     Traces: 1 image + 1 bar + ``k`` feature images (+ ``k`` pixel images).
     """
-    k = len(feature_images)
-    cols = max(k, 2, len(pixel_images) if pixel_images is not None else 0)
-    rows = 2 if pixel_images is None else 3
-    specs: list[list[dict | None]] = [[{"type": "image"}, {"type": "bar", "colspan": cols - 1}]
-                                      + [None] * (cols - 2)]
-    titles = ["test image", "top predictions"]
-    specs.append([{"type": "image"}] * cols)
-    titles += [_caption(feature_captions, i) for i in range(cols)]
-    if pixel_images is not None:
-        specs.append([{"type": "image"}] * cols)
-        titles += [_caption(pixel_captions, i) for i in range(cols)]
-    fig = make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=titles,
-                        row_heights=[1.0] * rows, vertical_spacing=0.16, horizontal_spacing=0.02)
+    fig, rows, cols = _grid(feature_images, pixel_images, feature_captions, pixel_captions)
     fig.add_trace(go.Image(z=np.asarray(query, np.uint8), hoverinfo="skip", name="test image"), 1, 1)
     names = [c for c, _ in top_classes][::-1]  # most probable at the top
     probs = [float(p) for _, p in top_classes][::-1]

@@ -100,23 +100,9 @@ def attribute(
     ``occlusion_stride``: square patch side and step in pixels (default:
     :func:`occlusion_geometry`). Runs on the device of the model's parameters.
     """
-    methods = (methods,) if isinstance(methods, str) else tuple(methods)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ValueError(f"unknown attribution method(s) {unknown or list(methods)}; "
-                         f"choose from {', '.join(METHODS)}")
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
-    target = _check_target(model, target)
-    if ig_steps < 1 or internal_batch_size < 1:
-        raise ValueError(f"ig_steps and internal_batch_size must be >= 1, got {ig_steps}, {internal_batch_size}")
-    gc_layer = _grad_cam_layer(model, layer) if "grad_cam" in methods else None
-    h, w = image.shape[:2]
-    auto_window, auto_stride = occlusion_geometry(h, w)
-    window, stride = occlusion_window or auto_window, occlusion_stride or auto_stride
-    if not (1 <= window <= min(h, w)) or stride < 1:
-        raise ValueError(f"occlusion window {window} / stride {stride} do not fit a {h}x{w} image")
+    methods, image, target, gc_layer, window, stride = _checked_arguments(
+        model, image, target, methods, layer, ig_steps, internal_batch_size, occlusion_window,
+        occlusion_stride)
 
     device = device_of(model)
     model = model_view(model)  # eval, no in-place activations; Captum's hooks stay on the view
@@ -147,6 +133,32 @@ def attribute(
 
 
 # ------------------------------------------------------------------------------------------------
+
+
+def _checked_arguments(
+    model: CNN, image: np.ndarray, target: int, methods: Sequence[str], layer: str | None,
+    ig_steps: int, internal_batch_size: int, occlusion_window: int | None, occlusion_stride: int | None,
+) -> tuple[tuple[str, ...], np.ndarray, int, str | None, int, int]:
+    """:func:`attribute`'s arguments checked, in its order: ``(methods, image, target,
+    grad_cam_layer, occlusion_window, occlusion_stride)``, defaults filled in."""
+    methods = (methods,) if isinstance(methods, str) else tuple(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"unknown attribution method(s) {unknown or list(methods)}; "
+                         f"choose from {', '.join(METHODS)}")
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    target = _check_target(model, target)
+    if ig_steps < 1 or internal_batch_size < 1:
+        raise ValueError(f"ig_steps and internal_batch_size must be >= 1, got {ig_steps}, {internal_batch_size}")
+    gc_layer = _grad_cam_layer(model, layer) if "grad_cam" in methods else None
+    h, w = image.shape[:2]
+    auto_window, auto_stride = occlusion_geometry(h, w)
+    window, stride = occlusion_window or auto_window, occlusion_stride or auto_stride
+    if not (1 <= window <= min(h, w)) or stride < 1:
+        raise ValueError(f"occlusion window {window} / stride {stride} do not fit a {h}x{w} image")
+    return methods, image, target, gc_layer, window, stride
 
 
 def _check_target(model: nn.Module, target: int) -> int:

@@ -9,8 +9,9 @@ from dashboard.state import sidebar, url_int
 from dashboard.widgets import pick_image, pick_layer
 from cnnviz.figures.feature_maps import feature_channel_figure
 from cnnviz.figures.receptive_field import receptive_field_figure, rf_growth_figure
+from cnnviz.inspect.effective_rf import gradient_rf
 from cnnviz.inspect.feature_maps import feature_maps
-from cnnviz.inspect.receptive_field import LayerRF, gradient_rf, receptive_fields, unit_box
+from cnnviz.inspect.receptive_field import LayerRF, receptive_fields, unit_box
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
