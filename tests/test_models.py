@@ -11,7 +11,7 @@ from cnnviz.models import CNN, get_model, list_models, model_spec, register_mode
 from cnnviz.models.alexnet import AlexNetStyle
 from cnnviz.models.cifar import CifarFastNet
 
-EXPECTED = {"alexnet", "alexnet_style", "cifar_fast", "resnet18", "vgg11"}
+EXPECTED = {"alexnet", "alexnet_style", "cifar_fast", "cifar_lecture", "resnet18", "vgg11"}
 NUM_CLASSES = 5
 
 
@@ -183,6 +183,29 @@ def test_cifar_fast_prepare_whitens_patches():
     torch.testing.assert_close(w[12:], -half)  # second half mirrors the first
     cov = _second_moment(F.conv2d(images, half))
     torch.testing.assert_close(cov, torch.eye(12), atol=0.02, rtol=0)
+
+
+def test_cifar_lecture_stem_is_learned_5x5_and_can_start_from_whitening():
+    random = get_model("cifar_lecture", 10, 12, widths=(8, 8, 8))
+    conv = random.first_conv
+    assert conv is random.stem_conv and conv.weight.shape == (48, 3, 5, 5) and conv.weight.requires_grad
+    assert random.first_conv_learned and not get_model("cifar_fast", 10, 12).first_conv_learned
+    before = conv.weight.clone()
+    random.prepare(_correlated_images())
+    torch.testing.assert_close(conv.weight, before)  # a random stem keeps its initialisation
+
+    model = get_model("cifar_lecture", 10, 12, widths=(8, 8, 8), stem_init="whiten")
+    images = _correlated_images()
+    model.prepare(images)
+    w = model.stem_conv.weight
+    assert w.requires_grad
+    torch.testing.assert_close(w[24:], -w[:24])
+    cov = _second_moment(F.conv2d(images, w[:24]))  # the 24 strongest directions, whitened
+    torch.testing.assert_close(cov, torch.eye(24), atol=0.02, rtol=0)
+    with pytest.raises(ValueError, match=r"^a whitening-initialised stem needs an even width of at most 150, got 47$"):
+        get_model("cifar_lecture", 10, 12, stem_init="whiten", stem_width=47)
+    with pytest.raises(ValueError, match=r"^stem_init must be 'random' or 'whiten', got 'pca'$"):
+        get_model("cifar_lecture", 10, 12, stem_init="pca")
 
 
 def test_cifar_fast_inference_pool_equals_max_pool():

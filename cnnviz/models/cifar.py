@@ -78,10 +78,13 @@ class CifarFastNet(CNN):
                  widths: tuple[int, int, int] = (64, 256, 256), whiten_kernel: int = 2,
                  bn_momentum: float = 0.4, logit_scale: float = 1 / 9,
                  stem: Literal["whiten", "conv"] = "whiten", stem_kernel: int = 5,
-                 stem_width: int = 48):
+                 stem_width: int = 48, stem_init: Literal["random", "whiten"] = "random"):
         super().__init__()
         self.num_classes = num_classes
         self.stem_kind = stem
+        if stem_init not in ("random", "whiten"):
+            raise ValueError(f"stem_init must be 'random' or 'whiten', got {stem_init!r}")
+        self.stem_init = stem_init
         self.first_conv_learned = stem != "whiten"
         if stem == "whiten":
             self.whiten_kernel = whiten_kernel
@@ -95,6 +98,9 @@ class CifarFastNet(CNN):
         elif stem == "conv":
             if stem_kernel % 2 == 0 or stem_kernel < 1:
                 raise ValueError(f"stem_kernel must be an odd number of pixels, got {stem_kernel}")
+            if stem_init == "whiten" and (stem_width % 2 or stem_width // 2 > 3 * stem_kernel**2):
+                raise ValueError(f"a whitening-initialised stem needs an even width of at most "
+                                 f"{6 * stem_kernel**2}, got {stem_width}")
             self.stem_conv = nn.Conv2d(3, stem_width, stem_kernel, padding=stem_kernel // 2, bias=False)
             self.stem_norm = _BatchNorm(stem_width, bn_momentum)
             self.stem_act = nn.GELU()
@@ -128,20 +134,33 @@ class CifarFastNet(CNN):
         return self.fc(x) * self.logit_scale
 
     @torch.no_grad()
-    def prepare(self, images: torch.Tensor, eps: float = 5e-4, max_images: int = 5000) -> None:
-        """Set the whitening filters from the covariance of the training images' patches
-        (nothing to do for a learned stem)."""
-        if self.stem_kind != "whiten":
-            return
-        k = self.whiten_kernel
-        x = images[:max_images].float()
-        patches = x.unfold(2, k, 1).unfold(3, k, 1)  # N, C, H', W', k, k
-        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3 * k * k)
-        cov = patches.T @ patches / len(patches)
-        evals, evecs = torch.linalg.eigh(cov)
-        evals, evecs = evals.flip(0), evecs.T.flip(0)  # largest first
-        filt = (evecs / torch.sqrt(evals + eps)[:, None]).reshape(-1, 3, k, k)
-        self.whiten.weight.copy_(torch.cat([filt, -filt]))
+    def prepare(self, images: torch.Tensor, eps: float = 5e-4, max_pixels: int = 5_000_000) -> None:
+        """Set whitening filters from the covariance of the training images' patches: all of
+        them for the frozen whitening stem, the strongest ``stem_width / 2`` (and their
+        negatives) as the starting point of a learned stem with ``stem_init="whiten"``;
+        nothing to do for a randomly initialised stem. ``images``: ``(N, 3, H, W)`` float32,
+        normalised; at most ``max_pixels`` patch positions are used."""
+        if self.stem_kind == "whiten":
+            filt = whitening_filters(images, self.whiten_kernel, eps, max_pixels)
+            self.whiten.weight.copy_(torch.cat([filt, -filt]))
+        elif self.stem_init == "whiten":
+            conv = self.stem_conv
+            filt = whitening_filters(images, conv.kernel_size[0], eps, max_pixels)[: conv.out_channels // 2]
+            conv.weight.copy_(torch.cat([filt, -filt]))
+
+
+def whitening_filters(images: torch.Tensor, k: int, eps: float = 5e-4, max_pixels: int = 5_000_000
+                      ) -> torch.Tensor:
+    """``(3k², 3, k, k)`` filters that whiten ``k x k`` patches of ``(N, 3, H, W)`` images: the
+    covariance's eigenvectors, strongest first, each divided by ``sqrt(eigenvalue + eps)``."""
+    n = max(1, max_pixels // max(1, (images.shape[2] - k + 1) * (images.shape[3] - k + 1)))
+    x = images[:n].float()
+    patches = x.unfold(2, k, 1).unfold(3, k, 1)  # N, C, H', W', k, k
+    patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3 * k * k)
+    cov = patches.T @ patches / len(patches)
+    evals, evecs = torch.linalg.eigh(cov)
+    evals, evecs = evals.flip(0), evecs.T.flip(0)  # largest first
+    return (evecs / torch.sqrt(evals + eps)[:, None]).reshape(-1, 3, k, k)
 
 
 # Training recipe: nesterov SGD with large norm-bias LR, label smoothing 0.2, triangular LR,
