@@ -30,7 +30,13 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from _common import ROOT, SHARED
-from dashboard_speed import ARGS, click_until, idle, start_server
+from dashboard_speed import ARGS, idle, start_server
+from dashboard_speed import layer_changes as timed_layer_changes
+
+
+def layer_changes(page, cdp, runs: int) -> list[float]:
+    """ms for each of ``runs`` layer changes on the open Feature maps page."""
+    return [ms for ms, _ in timed_layer_changes(page, cdp, runs)]
 
 
 def worst_zip(path: Path, n: int = 200, side: int = 8900) -> Path:
@@ -41,20 +47,6 @@ def worst_zip(path: Path, n: int = 200, side: int = 8900) -> Path:
         for i in range(n):
             z.writestr(f"{i}.png", buf.getvalue())
     return path
-
-
-def layer_changes(page, cdp, runs: int) -> list[float]:
-    """ms for each of ``runs`` layer changes on the open Feature maps page."""
-    out = []
-    for i in range(runs):
-        box = page.locator("[data-testid=stSelectbox]").filter(has_text="Layer").first
-        box.locator("[role=combobox]").click()
-        opts = page.locator("[role=option]")
-        opts.first.wait_for()
-        target = opts.nth(3 + i % 6)
-        name = target.inner_text().strip()
-        out.append(click_until(page, target, f"{name}: ", cdp)[0])
-    return out
 
 
 def main() -> None:

@@ -82,6 +82,20 @@ def click_until(page, locator, text: str, cdp) -> tuple[float, float]:
     return ms, busy_ms(cdp) - b0
 
 
+def layer_changes(page, cdp, runs: int) -> list[tuple[float, float]]:
+    """``click_until`` for each of ``runs`` layer changes on the open Feature maps page."""
+    out = []
+    for i in range(runs):
+        box = page.locator("[data-testid=stSelectbox]").filter(has_text="Layer").first
+        box.locator("[role=combobox]").click()
+        opts = page.locator("[role=option]")
+        opts.first.wait_for()
+        target = opts.nth(3 + i % 6)
+        name = target.inner_text().strip()
+        out.append(click_until(page, target, f"{name}: ", cdp))
+    return out
+
+
 def summary(name: str, pairs: list[tuple[float, float]]) -> None:
     ms = [p[0] for p in pairs]
     busy = [p[1] for p in pairs]
@@ -200,16 +214,7 @@ def main() -> None:
             page.goto(f"{url}/feature_maps?model=cifar10_fast", wait_until="networkidle")
             page.get_by_text("strongest mean activation first").first.wait_for(timeout=60_000)
             idle(page)
-            layers = []
-            for i in range(a.runs * 2):
-                box = page.locator("[data-testid=stSelectbox]").filter(has_text="Layer").first
-                box.locator("[role=combobox]").click()
-                opts = page.locator("[role=option]")
-                opts.first.wait_for()
-                target = opts.nth(3 + i % 6)
-                name = target.inner_text().strip()
-                layers.append(click_until(page, target, f"{name}: ", cdp))
-            summary("Feature maps, layer change (warm)", layers)
+            summary("Feature maps, layer change (warm)", layer_changes(page, cdp, a.runs * 2))
             browser.close()
     finally:
         server.terminate()
