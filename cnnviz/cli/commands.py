@@ -14,6 +14,7 @@ from ..data import download_cifar10
 from ..evaluate import evaluate_checkpoint
 from ..inspect.architecture import parameter_count
 from ..models import list_models, model_spec
+from ..pretrained import import_pretrained
 from ..runtime import Runtime, resolve_runtime
 from .parser import UsageError, parse_key_values
 
@@ -67,17 +68,22 @@ def _read_classes(args: argparse.Namespace) -> list[str]:
 def cmd_import(args: argparse.Namespace) -> int:
     from ..inputs import Normalization
 
-    if (args.mean is None) != (args.std is None):
-        raise UsageError("give both --mean and --std, or neither (ImageNet's are the default)")
-    norm = Normalization(tuple(args.mean), tuple(args.std)) if args.mean is not None else None
-    ckpt = import_weights(args.weights, args.out, args.arch, _read_classes(args), args.size,
-                          arch_kwargs=parse_key_values(args.model_arg, "--model-arg"), normalization=norm,
-                          overwrite=args.force, **given(resize=args.resize, dataset=args.dataset))
+    args.check_import(args)
+    if args.pretrained is not None:
+        ckpt = import_pretrained(args.pretrained, args.out, overwrite=args.force, progress=True)
+    else:
+        if (args.mean is None) != (args.std is None):
+            raise UsageError("give both --mean and --std, or neither (ImageNet's are the default)")
+        norm = Normalization(tuple(args.mean), tuple(args.std)) if args.mean is not None else None
+        ckpt = import_weights(args.weights, args.out, args.arch, _read_classes(args), args.size,
+                              arch_kwargs=parse_key_values(args.model_arg, "--model-arg"), normalization=norm,
+                              overwrite=args.force, **given(resize=args.resize, dataset=args.dataset))
     m = ckpt.meta
     n_params = parameter_count(ckpt.model)
     print(f"saved {ckpt.path} and {paths_for(ckpt.path)[1]}")
     print(f"{ckpt.name}: {m.arch} {m.arch_kwargs or ''} ({n_params:,} parameters), {len(m.classes)} classes, "
-          f"input {m.input_size}x{m.input_size} ({m.preprocess.mode}), from {m.info['source_file']}")
+          f"input {m.input_size}x{m.input_size} ({m.preprocess.mode}), "
+          f"from {m.info.get('pretrained') or m.info['source_file']}")
     return 0
 
 

@@ -13,6 +13,7 @@ from ..checkpoints import import_weights
 from ..data import PROFILES, RESIZE_MODES
 from ..evaluate import evaluate_checkpoint
 from ..models import list_models
+from ..pretrained import list_pretrained
 from ..runtime import Precision
 from ..train import DEFAULT_DATASET
 
@@ -115,15 +116,24 @@ def _add_inference(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_import(sub: argparse._SubParsersAction) -> None:
-    im = sub.add_parser("import", help="make a checkpoint of your own weights (.pt/.pth/.safetensors)",
+    im = sub.add_parser("import", help="make a checkpoint of your own weights (.pt/.pth/.safetensors) "
+                                       "or of torchvision's ImageNet weights (--pretrained)",
                         description="Describe a bare state dict (architecture, classes, input size, "
-                                    "normalisation) and save it as a cnnviz checkpoint for the CLI and dashboard.")
-    im.add_argument("weights", help=".safetensors, or .pt/.pth saved with torch.save(model.state_dict(), ...)")
-    im.add_argument("--arch", required=True, help=f"architecture: {', '.join(list_models())}")
-    cls = im.add_mutually_exclusive_group(required=True)
+                                    "normalisation) and save it as a cnnviz checkpoint for the CLI and dashboard; "
+                                    "or, with --pretrained NAME, save torchvision's ImageNet weights for NAME, "
+                                    "which describe themselves (taken from torch.hub's cache, downloaded there "
+                                    "if missing).")
+    source = im.add_mutually_exclusive_group(required=True)
+    source.add_argument("weights", nargs="?", default=None, metavar="WEIGHTS",
+                        help=".safetensors, or .pt/.pth saved with torch.save(model.state_dict(), ...)")
+    source.add_argument("--pretrained", default=None, choices=list_pretrained(), metavar="NAME",
+                        help=f"torchvision's ImageNet weights for {', '.join(list_pretrained())} (1,000 classes, "
+                             "224 px); needs the network once, or the file in torch.hub's cache")
+    im.add_argument("--arch", default=None, help=f"architecture: {', '.join(list_models())}")
+    cls = im.add_mutually_exclusive_group()
     cls.add_argument("--classes", help="class names in the order of the model's outputs, e.g. cat,dog,bird")
     cls.add_argument("--classes-file", help="text file with one class name per line, in output order")
-    im.add_argument("--size", type=int, required=True, help="input size in px the weights were trained at")
+    im.add_argument("--size", type=int, default=None, help="input size in px the weights were trained at")
     im.add_argument("--resize", default=None, choices=RESIZE_MODES,
                     help=f"how frames of other shapes become square (default: {_default(import_weights, 'resize')})")
     im.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), default=None,
@@ -136,6 +146,28 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
                     help=f"dataset kind the model is for (default: {_default(import_weights, 'dataset')})")
     im.add_argument("--out", required=True, help="checkpoint path without suffix, e.g. checkpoints/my_model")
     im.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --out")
+    im.set_defaults(check_import=lambda args: _check_import(im, args))
+
+
+_DESCRIBING = ("arch", "classes", "classes_file", "size", "resize", "mean", "std", "model_arg", "dataset")
+"""``cnnviz import`` options that describe a user's WEIGHTS; --pretrained weights describe themselves."""
+
+
+def _check_import(im: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What argparse cannot say about ``cnnviz import`` alone: WEIGHTS needs --arch, classes and
+    --size; --pretrained takes none of the describing options. Refusals exit like argparse's (2)."""
+    if args.pretrained is not None:
+        extra = [f"--{k.replace('_', '-')}" for k in _DESCRIBING if getattr(args, k) not in (None, [])]
+        if extra:
+            im.error(f"--pretrained {args.pretrained} sets the architecture, classes, input size, preprocessing "
+                     f"and normalisation itself: leave out {', '.join(extra)}")
+        return
+    missing = [flag for flag, value in (("--arch", args.arch), ("--size", args.size)) if value is None]
+    if missing:
+        im.error(f"the following arguments are required: {', '.join(missing)} (with WEIGHTS; "
+                 "or use --pretrained NAME)")
+    if args.classes is None and args.classes_file is None:
+        im.error("one of the arguments --classes --classes-file is required (with WEIGHTS)")
 
 
 def parse_key_values(items: Sequence[str], flag: str) -> dict:
