@@ -82,10 +82,11 @@ def click_until(page, locator, text: str, cdp) -> tuple[float, float]:
     return ms, busy_ms(cdp) - b0
 
 
-def layer_changes(page, cdp, runs: int) -> list[tuple[float, float]]:
-    """``click_until`` for each of ``runs`` layer changes on the open Feature maps page."""
+def layer_changes(page, cdp, runs: int, start: int = 0) -> list[tuple[float, float]]:
+    """``click_until`` for each of ``runs`` layer changes on the open Feature maps page, to the
+    4th-9th layers in turn from the ``start``-th (each change picks another layer than the last)."""
     out = []
-    for i in range(runs):
+    for i in range(start, start + runs):
         box = page.locator("[data-testid=stSelectbox]").filter(has_text="Layer").first
         box.locator("[role=combobox]").click()
         opts = page.locator("[role=option]")
