@@ -1,7 +1,8 @@
-"""Scoped access to a model's insides: capture layer outputs, and leave the model as found.
+"""Scoped access to a model's insides: capture layer outputs, and private views of a model.
 
-Every hook registered here is removed in a ``finally`` block, so a model cached and shared by
-all dashboard sessions never keeps one, even when the forward pass raises.
+Every hook registered here is removed in a ``finally`` block, even when the forward pass
+raises. Library calls go further and put their hooks and mode switches on a
+:func:`model_view`, so a model cached and shared by all dashboard sessions is never written.
 """
 
 from __future__ import annotations
@@ -91,12 +92,11 @@ def capture(model: nn.Module, names: str | Sequence[str], detach: bool = True
             h.remove()
 
 
-def model_view(model: nn.Module, *, train: bool = False, inplace: bool = False) -> nn.Module:
+def model_view(model: nn.Module) -> nn.Module:
     """A private copy of ``model``'s module tree that shares its parameters and buffers.
 
     Modes, ``inplace`` flags and hooks set on the view stay on the view: it is in eval mode
-    (``train=False``) with every in-place activation off (``inplace=False``), and carries none
-    of the model's hooks. The shared model is never written, so calls on a cached model need
+    with every in-place activation off, and carries none of the model's hooks. The shared model is never written, so calls on a cached model need
     no lock and restore nothing. Only module objects are copied, never weights (in eval mode
     BatchNorm only reads its running statistics).
     """
@@ -113,8 +113,8 @@ def model_view(model: nn.Module, *, train: bool = False, inplace: bool = False) 
             if name.startswith(("_forward", "_backward")) and isinstance(value, dict):
                 setattr(v, name, OrderedDict())
         v._modules = {k: (copy_module(c) if c is not None else None) for k, c in m._modules.items()}
-        v.training = train
-        if not inplace and getattr(v, "inplace", None) is True:
+        v.training = False
+        if getattr(v, "inplace", None) is True:
             v.inplace = False
         return v
 

@@ -16,8 +16,8 @@ from cnnviz.predict import Predictions, predict_images
 @st.cache_data(max_entries=64, show_spinner=False)
 def predictions(sha: str, image: np.ndarray, _ckpt) -> Predictions:
     """Class probabilities for one ``(S, S, 3) uint8`` image, with the checkpoint's TTA and
-    runtime: the same numbers as on every other page."""
-    return predict_images(_ckpt, image[None], ["image"], _ckpt.runtime)
+    runtime (``predict_images``' default): the same numbers as on every other page."""
+    return predict_images(_ckpt, image[None], ["image"])
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

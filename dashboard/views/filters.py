@@ -64,7 +64,7 @@ if ctx is not None:
     s1.caption(f"Kernel structure: mean score {ks.mean:.2f} (0 = white noise, 1 = all energy in the "
                f"{ks.k} strongest spatial frequencies); {ks.structured} of {len(filters)} kernels are more "
                "structured than 99% of random kernels of this shape.")
-    s2.download_button("Slide PNG", png_bytes(lecture_grid(filters, order)), key="f_png",
+    s2.download_button("Slide PNG", lambda: png_bytes(lecture_grid(filters, order)), key="f_png",
                        file_name=f"{ctx.name}_kernels{'' if when == 'final' else f'_epoch{when}'}.png",
                        mime="image/png", on_click="ignore", icon=":material/download:",
                        help="The kernel grid at least 1,200 px wide, sharp pixels, for a slide.")

@@ -54,8 +54,8 @@ def _query(ctx: Context, image, caption: str, eval_fs: FeatureSet):
     """Feature vector and top-5 classes of the chosen image: from the cached features of the
     evaluation split for a dataset image, computed for an upload."""
     if st.session_state.get("nn_src") == "upload":
-        feat = extract_features(ctx.ckpt, image[None], runtime=ctx.ckpt.runtime)[0]
-        preds = predict_images(ctx.ckpt, image[None], [caption], ctx.ckpt.runtime)
+        feat = extract_features(ctx.ckpt, image[None])[0]  # both on the checkpoint's runtime
+        preds = predict_images(ctx.ckpt, image[None], [caption])
         return feat, preds.top_k(5)[0], "with test-time augmentation"
     idx = int(st.query_params["img"])
     preds = Predictions([caption], list(ctx.ckpt.meta.classes), softmax(eval_fs.logits[idx:idx + 1]), [])

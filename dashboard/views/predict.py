@@ -26,7 +26,7 @@ def folder_predictions(sha: str, path: str, mtime: float, _ckpt: Checkpoint) -> 
     """Predictions for every image of ``path`` (kept while the folder is unchanged)."""
     bar = progress_bar("Reading and classifying the images")
     try:
-        return predict_folder(_ckpt, path, _ckpt.runtime, progress=bar)
+        return predict_folder(_ckpt, path, progress=bar)
     finally:
         bar.close()
 
@@ -46,7 +46,7 @@ def zip_predictions(sha: str, digest: str, name: str, _data: bytes, _ckpt: Check
     while the page reruns; raises ``DatasetError`` for a zip without images."""
     bar = progress_bar(f"Reading and classifying the images of {name}")
     try:
-        preds, images, errors = predict_zip(_ckpt, _data, name, _ckpt.runtime, progress=bar)
+        preds, images, errors = predict_zip(_ckpt, _data, name, progress=bar)
     finally:
         bar.close()
     return preds, thumbnails_b64(images, THUMB) if len(images) else [], errors
@@ -106,7 +106,7 @@ if ctx is not None:
             dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
             if dupes:
                 st.warning(f"Several files share the id {', '.join(dupes)} (same name, other extension).")
-            preds = predict_images(ctx.ckpt, images, ids, ctx.ckpt.runtime)
+            preds = predict_images(ctx.ckpt, images, ids)
             show(preds, thumbnails_b64(images, THUMB), "p_up")
         else:
             st.caption("Drop one or many images (PNG, JPEG, ...): the id in the CSV is each file's name "
