@@ -11,7 +11,8 @@ headers first), resized by a :class:`Preprocess` recorded in checkpoints, and ke
 ``(N, H, W, 3) uint8`` in a checksummed cache (:mod:`.cache`) keyed by dataset kind,
 preprocessing and a fingerprint of the source (:func:`load_dataset`, :mod:`.loading`), so a
 training epoch never decodes a JPEG again. :mod:`.splits` holds the seeded stratified splits,
-:mod:`.profiles` the defaults of each known dataset.
+:mod:`.profiles` the defaults of each known dataset, :mod:`.download` fetches CIFAR-10 and the
+Simpsons into the per-user data folder.
 """
 
 from .cache import CACHE_VERSION, CacheDamaged, default_cache_dir
@@ -20,6 +21,7 @@ from .containers import Container
 from .dataset import ImageDataset
 from .decoding import (IMAGE_EXTENSIONS, MAX_FILE_BYTES, MAX_IMAGE_PIXELS, MAX_TOTAL_PIXELS, RESIZE_MODES,
                        Budget, Preprocess, check_total_pixels, declared_pixels, decode_image, is_image_name)
+from .download import DownloadError, dataset_home, download_dataset, is_downloaded, user_data_dir
 from .errors import DatasetError, PreprocessError, UnreadableImage, UnsafePickleError
 from .loading import load_dataset
 from .profiles import PROFILES, DatasetProfile, profile
@@ -29,10 +31,10 @@ from .splits import SplitSpec, make_split, stratified_split
 __all__ = [
     "CACHE_VERSION", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "IMAGE_EXTENSIONS",
     "MAX_FILE_BYTES", "MAX_IMAGE_PIXELS", "MAX_TOTAL_PIXELS", "PROFILES", "RESIZE_MODES",
-    "Budget", "CacheDamaged", "Container", "DatasetError", "DatasetProfile", "ImageDataset",
+    "Budget", "CacheDamaged", "Container", "DatasetError", "DatasetProfile", "DownloadError", "ImageDataset",
     "Preprocess", "PreprocessError", "Source", "Split", "SplitSpec", "UnreadableImage",
     "UnsafePickleError", "check_total_pixels", "declared_pixels", "decode_image",
-    "default_cache_dir", "download_cifar10", "is_image_name", "iter_images", "load_dataset",
-    "make_split", "profile", "read_plain_pickle", "resolve_source", "source_from_entries",
-    "stratified_split",
+    "dataset_home", "default_cache_dir", "download_cifar10", "download_dataset", "is_downloaded",
+    "is_image_name", "iter_images", "load_dataset", "make_split", "profile", "read_plain_pickle",
+    "resolve_source", "source_from_entries", "stratified_split", "user_data_dir",
 ]
