@@ -227,10 +227,15 @@ def load_snapshots(ckpt: Checkpoint) -> dict[int, dict[str, torch.Tensor]]:
 def checkpoint_data(meta: CheckpointMeta, data: str | Path, split: str = "test",
                     cache_dir: str | Path | None = None, progress: bool = False) -> ImageDataset:
     """The images of ``split`` for this checkpoint: ``test`` as found at ``data``; ``val`` and
-    ``train`` from the training set, divided by the split recorded at training time. Labels
-    follow the checkpoint's class order."""
+    ``train`` from the training set, divided by the split recorded at training time; from a
+    demo gallery (:mod:`cnnviz.gallery`), its training part or its held-out part under the name
+    of the split it was taken from. Labels follow the checkpoint's class order."""
     if split not in ("test", "val", "train"):
         raise CheckpointError(f"unknown split {split!r}: use test, val or train")
+    from .gallery import is_gallery, load_gallery_split
+
+    if is_gallery(data):  # a demo gallery: its own training and held-out parts
+        return load_gallery_split(data, split).relabel(meta.classes)
     if split == "test":
         ds = load_dataset(data, "test", meta.preprocess, cache_dir=cache_dir, progress=progress)
         if meta.split is not None and ds.fingerprint == meta.split.fingerprint:

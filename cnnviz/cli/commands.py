@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..checkpoints import import_weights, load_checkpoint, paths_for
-from ..data import download_cifar10
+from ..checkpoints import Checkpoint, import_weights, load_checkpoint, paths_for
+from ..gallery import gallery_paths
+from ..locate import DataChoice, locate_data
+from ..data import download_dataset
 from ..evaluate import evaluate_checkpoint
 from ..inspect.architecture import parameter_count
 from ..models import list_models, model_spec
@@ -87,11 +89,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_for(ckpt: Checkpoint, given_path: str | None) -> DataChoice:
+    """The data a command uses (:func:`cnnviz.locate.locate_data`'s order), said on stderr when
+    the user did not name it."""
+    choice = locate_data(ckpt.meta, ckpt.path, given_path)
+    if choice is None:
+        raise UsageError(f"no data for {ckpt.name}: give --data, set $CNNVIZ_DATA, or run `cnnviz download "
+                         f"{ckpt.meta.dataset}`" if ckpt.meta.dataset in ("cifar10", "simpsons") else
+                         f"no data for {ckpt.name}: give --data (a folder with one sub-folder per class)")
+    if choice.origin != "given":
+        print(f"data: {choice.describe()}", file=sys.stderr)
+    return choice
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     ckpt = load_checkpoint(args.checkpoint, runtime=rt)
-    report = evaluate_checkpoint(ckpt, args.data, runtime=rt, cache_dir=args.cache_dir, progress=True,
-                                 **given(split=args.split, tta=args.tta))
+    choice = _data_for(ckpt, args.data)
+    split = args.split or (choice.gallery.heldout.source_split if choice.gallery else None)
+    report = evaluate_checkpoint(ckpt, choice.path, runtime=rt, cache_dir=args.cache_dir, progress=True,
+                                 **given(split=split, tta=args.tta))
     stem = ckpt.path.with_suffix("")
     out = stem.with_name(f"{stem.name}.eval-{report.split}.json")
     out.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
@@ -122,8 +139,9 @@ def cmd_figures(args: argparse.Namespace) -> int:
     from ..lecture import FigureError, write_lecture_figures
 
     ckpt = load_checkpoint(args.checkpoint)
+    choice = locate_data(ckpt.meta, ckpt.path, args.data)
     try:
-        res = write_lecture_figures(ckpt, args.out, args.data, args.image, args.layer, progress=True,
+        res = write_lecture_figures(ckpt, args.out, choice.path if choice else None, args.image, args.layer, progress=True,
                                     **given(k=args.k))
     except FigureError as e:
         raise UsageError(str(e)) from None
@@ -158,7 +176,51 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gallery(args: argparse.Namespace) -> int:
+    from ..gallery import MAX_GALLERY_BYTES, make_gallery
+
+    ckpt = load_checkpoint(args.checkpoint)
+    gm = make_gallery(ckpt.meta, args.data, args.out, made_for=ckpt.name, n_train=args.train,
+                      n_heldout=args.heldout, codec=args.codec or "auto", cache_dir=args.cache_dir, progress=True,
+                      max_bytes=MAX_GALLERY_BYTES if args.max_mb is None else int(args.max_mb * 1e6),
+                      **given(attribution=args.attribution))
+    n = len(gm.train) + len(gm.heldout)
+    for t in gm.trials:
+        psnr = "lossless" if t.psnr_db is None else f"PSNR {t.psnr_db:.1f} dB"
+        print(f"{t.codec:14s} {t.bytes_for(n) / 1e6:6.2f} MB for {n:,} (measured on {t.images})  "
+              f"max error {t.max_abs_error:3d}  mean {t.mean_abs_error:.3f}  {psnr}")
+    zip_path, json_path = gallery_paths(args.out)
+    print(f"chose {gm.codec}: {zip_path.stat().st_size / 1e6:.2f} MB, max pixel error {gm.max_abs_error}, "
+          f"mean {gm.mean_abs_error:.3f} (0-255, all {n:,} images)")
+    print(f"{gm.describe()}; saved {zip_path} and {json_path}")
+    return 0
+
+
+class _ByteBar:
+    """A tqdm bar of bytes as a ``(done, total)`` callback; ``total`` 0 shows no end."""
+
+    def __init__(self, desc: str):
+        self.desc, self.bar = desc, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(desc=self.desc, unit="B", unit_scale=True)
+        self.bar.total = total or None
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def cmd_download(args: argparse.Namespace) -> int:
-    path = download_cifar10(args.root)
-    print(f"CIFAR-10 is in {path}; use --data {args.root}")
+    bar = _ByteBar(f"downloading {args.name}")
+    try:
+        home = download_dataset(args.name, root=Path(args.root).expanduser() if args.root else None,
+                                progress=bar, force=args.force)
+    finally:
+        bar.close()
+    print(f"{args.name} is in {home}; use --data {home}")
     return 0

@@ -12,6 +12,7 @@ from ..checkpoint_meta import TTA_MODES
 from ..checkpoints import import_weights
 from ..data import PROFILES, RESIZE_MODES
 from ..evaluate import evaluate_checkpoint
+from ..gallery import CODECS
 from ..models import list_models
 from ..pretrained import list_pretrained
 from ..runtime import Precision
@@ -49,9 +50,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the registered architectures")
 
-    d = sub.add_parser("download", help="download a dataset with torchvision (needs the network)")
-    d.add_argument("name", choices=["cifar10"])
-    d.add_argument("--root", required=True)
+    g = sub.add_parser("gallery", help="ship a demo gallery of real images beside a checkpoint",
+                       description="Take a stratified sample of the checkpoint's training images and of images it "
+                                   "never trained on (the test split, else its validation split), after its "
+                                   "preprocessing, in the codec with the smallest pixel error that fits the size "
+                                   "limit; writes OUT.gallery.zip and OUT.gallery.json (source, indices, codec "
+                                   "trials, attribution). The only way dataset images enter the repository.")
+    g.add_argument("checkpoint")
+    g.add_argument("--data", required=True, help="the dataset the checkpoint was trained on")
+    g.add_argument("--out", required=True, help="output prefix, e.g. checkpoints/cifar10 (writes .gallery.zip/.json)")
+    g.add_argument("--train", type=int, default=None, help="training images (default 5,000 for CIFAR-10, else 3,000)")
+    g.add_argument("--heldout", type=int, default=None, help="held-out images (default 1,000 for CIFAR-10, else 600)")
+    g.add_argument("--codec", default=None, choices=["auto", *CODECS], help="default: auto")
+    g.add_argument("--max-mb", type=float, default=None, help="size limit in MB (default 12)")
+    g.add_argument("--attribution", default=None, help="the dataset's source and licence line (known for "
+                                                       "cifar10 and simpsons)")
+    g.add_argument("--cache-dir", default=None, help="decoded-image cache (default $CNNVIZ_CACHE or ~/.cache/cnnviz)")
+
+    d = sub.add_parser("download", help="download a dataset into the user data folder (needs the network)")
+    d.add_argument("name", choices=["cifar10", "simpsons"],
+                   help="cifar10 (torchvision's archive) or simpsons (Kaggle, through kagglehub)")
+    d.add_argument("--root", default=None,
+                   help="folder to download into, as ROOT/NAME (default: the user data folder, "
+                        "$CNNVIZ_CACHE/datasets or ~/.cache/cnnviz/datasets)")
+    d.add_argument("--force", action="store_true", help="download again, replacing a copy already there")
     return parser
 
 
@@ -91,7 +113,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_inference(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and confusion matrix")
     e.add_argument("checkpoint")
-    e.add_argument("--data", required=True, help="dataset folder or zip, any supported layout")
+    e.add_argument("--data", default=None, help="dataset folder or zip, any supported layout (default: "
+                   "$CNNVIZ_DATA/<dataset>, else the user data folder's copy, else the checkpoint's demo gallery)")
     e.add_argument("--split", default=None, choices=["test", "val", "train"],
                    help=f"default: {_default(evaluate_checkpoint, 'split')}")
     e.add_argument("--tta", default=None, choices=TTA_MODES,
@@ -109,7 +132,8 @@ def _add_inference(sub: argparse._SubParsersAction) -> None:
     f = sub.add_parser("figures", help="write lecture figures (PNG + HTML) for a checkpoint")
     f.add_argument("checkpoint")
     f.add_argument("--out", required=True, help="folder for the figures")
-    f.add_argument("--data", default=None, help="dataset (adds neighbours and the confusion matrix)")
+    f.add_argument("--data", default=None, help="dataset (adds neighbours and the confusion matrix; default: "
+                   "$CNNVIZ_DATA/<dataset>, else the user data folder's copy, else the checkpoint's demo gallery)")
     f.add_argument("--image", default=None, help="image for the feature maps (default: first test image)")
     f.add_argument("--layer", default=None, help="layer for the feature maps (default: a middle conv)")
     f.add_argument("-k", type=int, default=None, help="neighbours to show")
