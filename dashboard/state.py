@@ -16,14 +16,16 @@ import numpy as np
 import streamlit as st
 
 from cnnviz.checkpoints import Checkpoint, CheckpointError, checkpoint_data, load_checkpoint
-from cnnviz.data import PROFILES, DatasetError, ImageDataset
+from cnnviz.data import PROFILES, DatasetError, ImageDataset, dataset_home, download_dataset
 from cnnviz.inspect.features import FeatureSet, cached_features
 from cnnviz.inspect.neighbours import NeighbourIndex
+from cnnviz.locate import DataChoice, locate_data
 from cnnviz.roots import PathRefused, check_under_roots, env_data_root, is_loopback
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = Path(os.environ.get("CNNVIZ_CHECKPOINTS", ROOT / "checkpoints"))
 T = TypeVar("T")
+DOWNLOADABLE = {"cifar10": "CIFAR-10 (170 MB)", "simpsons": "Simpsons dataset (Kaggle, about 1 GB)"}
 
 
 # -- the URL: one helper reads every query parameter --------------------------------------------
@@ -78,10 +80,12 @@ def user_path(text: str) -> Path | None:
 
 @dataclass
 class Context:
-    """What the sidebar selected: the loaded checkpoint and, if set, where its data is."""
+    """What the sidebar selected: the loaded checkpoint, where its data is (if anywhere) and
+    what that data is (a full dataset or the demo gallery)."""
 
     ckpt: Checkpoint
     data: Path | None
+    choice: DataChoice | None = None
 
     @property
     def name(self) -> str:
@@ -105,11 +109,10 @@ def load_model(path: Path) -> Checkpoint:
     return _load(str(path), weights.stat().st_mtime if weights.exists() else 0.0)
 
 
-def default_data_path(dataset: str) -> str:
-    """``$CNNVIZ_DATA/<dataset>`` (a folder holding e.g. ``cifar10/``, ``simpsons/``) when it
-    exists, else ""."""
-    base = env_data_root()
-    return str(base / dataset) if base is not None and (base / dataset).exists() else ""
+def default_data(ckpt: Checkpoint) -> DataChoice | None:
+    """The data a checkpoint opens on: ``$CNNVIZ_DATA/<dataset>``, the user data folder's copy,
+    else its demo gallery (:func:`cnnviz.locate.locate_data`)."""
+    return locate_data(ckpt.meta, ckpt.path)
 
 
 def _first_loadable(ckpts: list[Path], names: list[str], wanted: str | None) -> int:
@@ -147,21 +150,61 @@ def sidebar() -> Context | None:
         st.caption(f"{ckpt.meta.arch}, {len(ckpt.meta.classes)} classes, "
                    f"{ckpt.meta.input_size} px ({ckpt.meta.dataset})")
         key = f"data_{ckpt.meta.dataset}"
+        default = default_data(ckpt)
+        default_text = str(default.path) if default else ""
+        if key in st.session_state.get("_data_next", {}):  # a download finished: use it
+            st.session_state[key] = st.session_state["_data_next"].pop(key)
         if key not in st.session_state:
-            st.session_state[key] = url_text("data", default_data_path(ckpt.meta.dataset))
+            st.session_state[key] = url_text("data", default_text)
         data = st.text_input("Dataset folder or zip", key=key,
                              help="Where the images are: a folder with train/ and test/ (or their zips), "
-                                  "a class tree, or torchvision's cifar-10-batches-py. "
-                                  "Environment variable CNNVIZ_DATA sets the default.")
+                                  "a class tree, or torchvision's cifar-10-batches-py. Default: "
+                                  "$CNNVIZ_DATA/<dataset>, else a copy downloaded here, else the demo gallery "
+                                  "shipped with the checkpoint.")
         where = user_path(data)
-    if data:
+        choice = None if where is None else locate_data(ckpt.meta, ckpt.path, where)
+        if choice is not None:
+            st.caption(choice.describe())
+            if choice.gallery is not None:
+                _offer_download(ckpt.meta.dataset, key)
+    if data and data != default_text:
         st.query_params["data"] = data
-    return Context(ckpt, where)
+    elif "data" in st.query_params:
+        del st.query_params["data"]
+    return Context(ckpt, where, choice)
+
+
+def _offer_download(dataset: str, key: str) -> None:
+    """A button that downloads the full dataset into the user data folder (with a progress
+    bar) and switches to it; on a shared server, a line saying how instead."""
+    if dataset not in DOWNLOADABLE:
+        return
+    if serving_shared():
+        st.caption(f"Full dataset: the server's owner runs `cnnviz download {dataset}` or sets CNNVIZ_DATA.")
+        return
+    if not st.button(f"Download the full {DOWNLOADABLE[dataset]}", key=f"download_{dataset}",
+                     help=f"Into {dataset_home(dataset)}; the same as `cnnviz download {dataset}`."):
+        return
+    bar = _Progress(f"Downloading {DOWNLOADABLE[dataset]}")
+    try:
+        home = download_dataset(dataset, progress=bar)
+    except DatasetError as e:
+        st.error(f"{e} The demo gallery stays in use.")
+        return
+    finally:
+        bar.close()
+    st.session_state.setdefault("_data_next", {})[key] = str(home)
+    st.rerun()
 
 
 def need_data(ctx: Context) -> bool:
-    """True when a dataset is set and exists; otherwise say how to get one and return False."""
+    """True when a dataset is set and exists (with one line on the page when it is the demo
+    gallery); otherwise say how to get one and return False."""
     if ctx.data is not None and ctx.data.exists():
+        if ctx.choice is not None and ctx.choice.gallery is not None:
+            full = ("download the full dataset in the sidebar or set CNNVIZ_DATA" if not serving_shared()
+                    else "the server's owner can add the full dataset")
+            st.caption(f"Showing the {ctx.choice.describe()}; {full}.")
         return True
     where = f"`{ctx.data}` does not exist. " if ctx.data else ""
     kind = PROFILES.get(ctx.ckpt.meta.dataset, PROFILES["folder"])

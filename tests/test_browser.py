@@ -40,7 +40,7 @@ PAGES = [
     ("neighbours", "nearest in feature space", "k"),
     ("mistakes", "Confusion", "row-normalised"),
     ("attributions", "Grad-CAM", None),
-    ("predict", "Upload", "upload"),
+    ("predict", "a sample of held-out images", "upload"),
 ]
 
 
@@ -167,6 +167,8 @@ def _act(page, action: str, classes: list[str], tmp_path: Path) -> str:
         from PIL import Image  # noqa: PLC0415
 
         text = absent("1 image; most predicted")
+        page.get_by_text("upload images or a zip", exact=True).first.click()
+        _wait_idle(page)
         img = tmp_path / "browser_upload.png"
         Image.new("RGB", (40, 30), (200, 50, 50)).save(img)
         page.locator("input[type=file]").first.set_input_files(str(img))

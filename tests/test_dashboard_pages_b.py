@@ -125,9 +125,21 @@ def test_mistakes_cell_from_url(dashboard_env):
     assert (at.selectbox(key="m_true").value, at.selectbox(key="m_pred").value) == (1, 2)
 
 
+def test_predict_opens_on_a_sample_of_held_out_images(dashboard_env, downloads):
+    at = open_page("predict")
+    assert not at.exception, errors(at)
+    assert at.radio(key="p_src").value == "sample"
+    table = at.dataframe[0].value
+    assert len(table) == min(12, len(list((dashboard_env.tree / "test").rglob("*.jpg"))))
+    assert set(table["true class"]) <= set(dashboard_env.classes)
+    right = int((table["character"] == table["true class"]).sum())
+    assert any(c.value.startswith(f"{right} of {len(table)} right") for c in at.caption), [c.value for c in at.caption]
+
+
 def test_predict_uploads_give_competition_csv(dashboard_env, downloads):
     at = open_page("predict")
     assert not at.exception, errors(at)
+    at.radio(key="p_src").set_value("upload").run()
     at.file_uploader(key="p_upload").set_value([
         ("17.jpg", encoded(COLORS["red"], "JPEG"), "image/jpeg"),
         ("3.png", encoded(COLORS["blue"]), "image/png"),

@@ -27,6 +27,7 @@ def competition_zip() -> bytes:
 def test_predict_zip_upload_gives_competition_csv(dashboard_env, downloads):
     at = open_page("predict")
     assert not at.exception, errors(at)
+    at.radio(key="p_src").set_value("upload").run()
     at.file_uploader(key="p_zip").set_value(("testset.zip", competition_zip(), "application/zip")).run()
     assert not at.exception, errors(at)
     assert not at.error, errors(at)
@@ -42,6 +43,8 @@ def test_predict_zip_upload_gives_competition_csv(dashboard_env, downloads):
 
 def test_predict_upload_that_is_not_a_zip_says_so(dashboard_env, downloads):
     at = open_page("predict")
+    at.radio(key="p_src").set_value("upload").run()
+    downloads.clear()  # the sample of held-out images the page opened on offered its own CSV
     at.file_uploader(key="p_zip").set_value(("testset.zip", b"not a zip at all", "application/zip")).run()
     assert not at.exception, errors(at)
     assert any("testset.zip is not a zip archive" in e.value for e in at.error)

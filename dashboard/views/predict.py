@@ -8,10 +8,11 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import progress_bar, sidebar, url_text, user_path
+from dashboard.state import eval_split, progress_bar, sidebar, split_data, url_int, url_text, user_path
 from dashboard.widgets import upload_images
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import DatasetError, load_dataset
@@ -19,6 +20,7 @@ from cnnviz.figures.projection import thumbnails_b64
 from cnnviz.predict import Predictions, predict_folder, predict_images, predict_zip
 
 THUMB = 64
+SAMPLE = 12
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -52,6 +54,11 @@ def zip_predictions(sha: str, digest: str, name: str, _data: bytes, _ckpt: Check
     return preds, thumbnails_b64(images, THUMB) if len(images) else [], errors
 
 
+def held_out_sample(n: int, k: int, seed: int) -> list[int]:
+    """``k`` distinct positions of ``n``, drawn by ``seed`` (the same draw for the same seed)."""
+    return sorted(np.random.default_rng(seed).choice(n, min(k, n), replace=False).tolist())
+
+
 def unreadable_warning(names: list[str]) -> None:
     """One warning naming the files that have no prediction."""
     if names:
@@ -61,8 +68,9 @@ def unreadable_warning(names: list[str]) -> None:
                    f"{', '.join(names[:10])}" + (" ..." if len(names) > 10 else ""))
 
 
-def show(preds: Predictions, thumbnails: list[str] | None, key: str) -> None:
-    """Download button, a count per predicted class, and one table row per image."""
+def show(preds: Predictions, thumbnails: list[str] | None, key: str, truth: list[str] | None = None) -> None:
+    """Download button, a count per predicted class, and one table row per image (with the
+    true class when known)."""
     if not preds.ids:
         return
     st.download_button("Download CSV (id,character)", preds.to_csv(), file_name="predictions.csv",
@@ -76,6 +84,8 @@ def show(preds: Predictions, thumbnails: list[str] | None, key: str) -> None:
         "probability": [t[0][1] for t in top],
         "top 3": [" · ".join(f"{c} {p:.0%}" for c, p in t) for t in top],
     })
+    if truth is not None:
+        table.insert(3, "true class", truth)
     counts = Counter(preds.predicted)
     st.caption(f"{len(preds.ids):,} image{'s' if len(preds.ids) != 1 else ''}; most predicted: "
                + ", ".join(f"{c} ({n})" for c, n in counts.most_common(5)))
@@ -95,11 +105,30 @@ if ctx is not None:
                f"{m.preprocess.mode}) and classified among its {len(m.classes)} classes"
                f"{' with test-time augmentation (' + str(m.tta) + ')' if m.tta and m.tta != 'none' else ''}. "
                "The CSV has the competition's `id,character` columns.")
-    source = st.radio("Images from", ["upload", "folder"], horizontal=True, key="p_src",
-                      format_func={"upload": "upload images or a zip",
+    has_data = ctx.data is not None and ctx.data.exists()
+    sources = (["sample"] if has_data else []) + ["upload", "folder"]
+    source = st.radio("Images from", sources, horizontal=True, key="p_src",
+                      format_func={"sample": "a sample of held-out images",
+                                   "upload": "upload images or a zip",
                                    "folder": "a folder or zip on the server"}.get,
-                      index=1 if url_text("folder") else 0)
-    if source == "upload":
+                      index=sources.index("folder") if url_text("folder") else 0)
+    if source == "sample":
+        split = eval_split(ctx)
+        ds = split_data(ctx, split)
+        if ds is not None and len(ds):
+            if ctx.choice is not None and ctx.choice.gallery is not None:
+                st.caption(f"From the {ctx.choice.describe()}.")
+            seed = st.number_input("Sample", 0, 10_000, url_int("sample", 0, 10_000, 0), key="p_sample",
+                                   help="Another number draws another 12 images.")
+            st.query_params["sample"] = str(seed)
+            idx = held_out_sample(len(ds), SAMPLE, int(seed))
+            images = ds.images[idx]
+            preds = predict_images(ctx.ckpt, images, [ds.ids[i] for i in idx])
+            truth = [m.classes[ds.labels[i]] if ds.labels[i] >= 0 else "" for i in idx]
+            right = sum(p == t for p, t in zip(preds.predicted, truth))
+            st.caption(f"{right} of {len(idx)} right ({split} images the model never trained on).")
+            show(preds, thumbnails_b64(images, THUMB), "p_sample", truth=truth)
+    elif source == "upload":
         images, names = upload_images("Images to classify", "p_upload", m.preprocess, multiple=True)
         if len(images):
             ids = [Path(n).stem for n in names]  # "17.jpg" -> id 17, as the competition numbers them
