@@ -488,3 +488,12 @@ def test_plan_training_fills_in_the_profile_and_the_recipe():
     assert plan.config == TrainConfig.from_dict(model_spec("cifar_fast").train_defaults).with_overrides(
         epochs=3, device="cpu")
     assert plan.runtime.device.type == "cpu"
+
+
+def test_time_budget_never_adds_a_step_past_the_plan():
+    from cnnviz.train.optim import steps_within
+
+    assert steps_within(100.0, 50.0, 10, 10, 5) == 10  # all planned steps done: none added
+    assert steps_within(100.0, 99.0, 4, 100, 5) == 5  # over budget: still one more step
+    assert steps_within(100.0, 10.0, 10, 30, 5) == 30  # time to spare: the plan, no more
+    assert steps_within(100.0, 50.0, 10, 100, 5) == 19  # 50 s left at 1.1 s a step

@@ -61,12 +61,12 @@ class Lookahead:
 
 
 def steps_within(budget_s: float, elapsed: float, step: int, planned: int, steps_per_epoch: int) -> int:
-    """Total steps that fit in ``budget_s`` at the speed measured so far (never fewer than done,
-    never more than ``planned``). Validation is costed as a tenth of the training time (one
+    """Total steps that fit in ``budget_s`` at the speed measured so far (at least one more than
+    done while any are planned, never more than ``planned``). Validation is costed as a tenth of the training time (one
     inference pass over a small split per epoch)."""
     per_step = elapsed / step
     fit = int((budget_s - elapsed) / (per_step * 1.1))
-    return max(step + 1, min(planned, step + fit))
+    return min(planned, max(step + 1, step + fit))
 
 
 def snapshot_prefix(model: nn.Module, scope: str) -> str:
