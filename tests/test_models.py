@@ -11,7 +11,7 @@ from cnnviz.models import CNN, get_model, list_models, model_spec, register_mode
 from cnnviz.models.alexnet import AlexNetStyle
 from cnnviz.models.cifar import CifarFastNet
 
-EXPECTED = {"alexnet", "alexnet_style", "cifar_fast", "cifar_lecture", "resnet18", "vgg11"}
+EXPECTED = {"alexnet", "alexnet_style", "cifar_fast", "cifar_lecture", "fast_lecture64", "resnet18", "vgg11"}
 NUM_CLASSES = 5
 
 
@@ -206,6 +206,22 @@ def test_cifar_lecture_stem_is_learned_5x5_and_can_start_from_whitening():
         get_model("cifar_lecture", 10, 12, stem_init="whiten", stem_width=47)
     with pytest.raises(ValueError, match=r"^stem_init must be 'random' or 'whiten', got 'pca'$"):
         get_model("cifar_lecture", 10, 12, stem_init="pca")
+
+
+def test_fast_lecture64_halves_64_px_to_the_cifar_grid_with_a_learned_7x7_stride_2_stem():
+    model = get_model("fast_lecture64", 20, 64)
+    conv = model.first_conv
+    assert conv is model.stem_conv and conv.weight.shape == (48, 3, 7, 7) and conv.stride == (2, 2)
+    assert conv.weight.requires_grad and model.first_conv_learned
+    assert model.embed_dim == 4096  # 256 x 4 x 4, as the CIFAR net at 32 px
+    with torch.no_grad():
+        assert model.embed(torch.zeros(2, 3, 64, 64)).shape == (2, 4096)
+        assert model.stem_conv(torch.zeros(1, 3, 64, 64)).shape == (1, 48, 32, 32)
+    assert get_model("cifar_lecture", 10, 32, widths=(8, 8, 8), stem_stride=2).embed_dim == 8 * 2 * 2
+    with pytest.raises(ValueError, match=r"^stem_stride must be 1 or 2, got 3$"):
+        get_model("cifar_lecture", 10, 32, stem_stride=3)
+    spec = model_spec("fast_lecture64").train_defaults
+    assert spec["batch_size"] == 256 and spec["lr"] == pytest.approx(model_spec("cifar_lecture").train_defaults["lr"] / 4)
 
 
 def test_cifar_fast_inference_pool_equals_max_pool():
