@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .checkpoints import Checkpoint, checkpoint_data
-from .data import IMAGE_EXTENSIONS, ImageDataset, Preprocess, UnreadableImage, decode_image
+from .checkpoints import Checkpoint, CheckpointError, checkpoint_data
+from .data import IMAGE_EXTENSIONS, DatasetError, ImageDataset, Preprocess, UnreadableImage, decode_image
 from .evaluate import softmax
 from .figures.attribution import colorize
 from .figures.confusion import confusion_heatmap
@@ -154,8 +154,9 @@ def write_lecture_figures(ckpt: Checkpoint, out_dir: str | Path, data: str | Pat
     res.html["kernels"] = _save_html(filter_grid_figure(filters, order=order), out / "kernels.html")
 
     test: ImageDataset | None = None
+    held = "test"
     if data is not None:
-        test = checkpoint_data(meta, data, "test", progress=progress)
+        held, test = _held_out(ckpt, data, progress)
     if given_picture is not None:
         picture = given_picture
     elif test is not None and len(test):
@@ -172,18 +173,29 @@ def write_lecture_figures(ckpt: Checkpoint, out_dir: str | Path, data: str | Pat
         res.html["feature_maps"] = _save_html(feature_grid_figure(fm), out / "feature_maps.html")
 
     if test is not None and test.labelled and data is not None:
-        _write_neighbours_and_confusion(ckpt, data, test, out, res, k, progress)
+        _write_neighbours_and_confusion(ckpt, data, test, out, res, k, progress, held)
     return res
 
 
+def _held_out(ckpt: Checkpoint, data: str | Path, progress: bool) -> tuple[str, ImageDataset]:
+    """``("test", images)`` when ``data`` has a test split, else the checkpoint's held-out
+    validation split (a Simpsons folder, or a gallery taken from the validation split)."""
+    try:
+        return "test", checkpoint_data(ckpt.meta, data, "test", progress=progress)
+    except (DatasetError, CheckpointError):
+        if ckpt.meta.split is None:
+            raise
+        return "val", checkpoint_data(ckpt.meta, data, "val", progress=progress)
+
+
 def _write_neighbours_and_confusion(ckpt: Checkpoint, data: str | Path, test: ImageDataset, out: Path,
-                                    res: LectureFigures, k: int, progress: bool) -> None:
+                                    res: LectureFigures, k: int, progress: bool, held: str = "test") -> None:
     """Nearest training images of the first test image (features vs pixels) and the confusion
     matrix of the test split, as PNG and HTML into ``out``, recorded in ``res``."""
     meta = ckpt.meta
     train = checkpoint_data(meta, data, "train", progress=progress)
     tr = cached_features(ckpt, train, "train", progress=progress)
-    te = cached_features(ckpt, test, "test", progress=progress)
+    te = cached_features(ckpt, test, held, progress=progress)
     index = NeighbourIndex(tr.features, metrics=("euclidean",))
     pix = NeighbourIndex.from_images(train.images)
     q = 0
