@@ -18,6 +18,7 @@ PAGES = [
     st.Page("views/feature_maps.py", title="Feature maps", icon=":material/layers:", url_path="feature_maps"),
     st.Page("views/receptive_fields.py", title="Receptive fields", icon=":material/center_focus_strong:",
             url_path="receptive_fields"),
+    st.Page("views/units.py", title="Units", icon=":material/psychology:", url_path="units"),
     st.Page("views/neighbours.py", title="Neighbours", icon=":material/scatter_plot:", url_path="neighbours"),
     st.Page("views/mistakes.py", title="Mistakes", icon=":material/report:", url_path="mistakes"),
     st.Page("views/attributions.py", title="Attributions", icon=":material/visibility:", url_path="attributions"),

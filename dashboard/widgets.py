@@ -93,3 +93,15 @@ def pick_layer(ctx: Context, names: list[str], key: str, container=st, help: str
     layer = container.selectbox("Layer", names, index=names.index(default), key=key, help=help)
     st.query_params["layer"] = layer
     return layer, prev
+
+
+def unit_link(ctx: Context, layer: str, channel: int, container=st) -> None:
+    """A link to the Units page on ``layer``'s ``channel``: what it detects and what the model
+    needs it for (only for convolutions, the layers that page shows)."""
+    if layer not in conv_layers(ctx):
+        return
+    query = {"model": ctx.name, "layer": layer, "ch": str(int(channel))}
+    if "data" in st.query_params:
+        query["data"] = st.query_params["data"]
+    container.page_link("views/units.py", label=f"What channel {int(channel)} of {layer} detects",
+                        icon=":material/psychology:", query_params=query)

@@ -37,6 +37,7 @@ PAGES = [
     ("filters", "Enlarge filter", "normalisation"),
     ("feature_maps", "strongest mean activation first", "layer"),
     ("receptive_fields", "One unit", "layer"),
+    ("units", "Knock-out", None),
     ("neighbours", "nearest in feature space", "k"),
     ("mistakes", "Confusion", "row-normalised"),
     ("attributions", "Grad-CAM", None),

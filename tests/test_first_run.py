@@ -26,7 +26,8 @@ if not CHROMIUM.exists():
 if not (ROOT / ".git").exists():
     pytest.skip("needs a git checkout to copy the repository's files", allow_module_level=True)
 
-PAGES = ["model", "filters", "feature_maps", "receptive_fields", "neighbours", "mistakes", "attributions", "predict"]
+PAGES = ["model", "filters", "feature_maps", "receptive_fields", "units", "neighbours", "mistakes", "attributions",
+         "predict"]
 SHIPPED = sorted(p.stem for p in (ROOT / "checkpoints").glob("*.json") if p.with_suffix(".safetensors").is_file())
 HINT = "This page needs the dataset"
 IDLE_MS = int(float(os.environ.get("CNNVIZ_BROWSER_TIMEOUT", "180")) * 1000)

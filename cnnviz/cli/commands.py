@@ -11,6 +11,7 @@ from typing import Any
 
 from ..checkpoints import Checkpoint, import_weights, load_checkpoint, paths_for
 from ..gallery import gallery_paths
+from ..inspect.units import check_channels
 from ..locate import DataChoice, locate_data
 from ..data import download_dataset
 from ..evaluate import evaluate_checkpoint
@@ -140,6 +141,8 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
     ckpt = load_checkpoint(args.checkpoint)
     choice = locate_data(ckpt.meta, ckpt.path, args.data)
+    if choice is not None and choice.origin != "given":
+        print(f"data: {choice.describe()}", file=sys.stderr)
     try:
         res = write_lecture_figures(ckpt, args.out, choice.path if choice else None, args.image, args.layer, progress=True,
                                     **given(k=args.k))
@@ -173,6 +176,25 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     for name in list_models():
         print(f"{name:15s} {model_spec(name).description}")
+    return 0
+
+
+def cmd_units(args: argparse.Namespace) -> int:
+    from ..atlas import write_unit_atlas
+    from ..lecture import default_feature_layer
+
+    ckpt = load_checkpoint(args.checkpoint)
+    layer = args.layer or default_feature_layer(ckpt)
+    try:
+        channels = [int(c) for c in args.channels.split(",") if c.strip()] if args.channels else None
+        check_channels(ckpt.model, layer, channels or [])
+    except ValueError as e:
+        raise UsageError(f"--layer/--channels: {e}") from None
+    if args.k is not None and args.k < 1:
+        raise UsageError(f"-k must be at least 1 (got {args.k})")
+    choice = _data_for(ckpt, args.data)
+    res = write_unit_atlas(ckpt, choice.path, args.out, layer, channels, **given(k=args.k), progress=True)
+    print(f"{len(res.png)} units of {layer}: {res.html}")
     return 0
 
 

@@ -50,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the registered architectures")
 
+    u = sub.add_parser("units", help="the unit atlas of a layer: top/bottom patches and knock-out, PNG + HTML",
+                       description="For each channel of a layer: the training images where it fires most and least, "
+                                   "cropped to the receptive field of its peak (PNG), and what zeroing it costs each "
+                                   "class on held-out images; one offline HTML page for all of them.")
+    u.add_argument("checkpoint")
+    u.add_argument("--out", required=True, help="folder for unit_<channel>.png and atlas.html")
+    u.add_argument("--data", default=None, help="dataset (default: $CNNVIZ_DATA/<dataset>, else the user data "
+                                                "folder's copy, else the checkpoint's demo gallery)")
+    u.add_argument("--layer", default=None, help="a convolution (default: a middle one)")
+    u.add_argument("--channels", default=None, help="e.g. 0,5,17 (default: every channel)")
+    u.add_argument("-k", type=int, default=None, help="top and bottom images per channel (default 9)")
+
     g = sub.add_parser("gallery", help="ship a demo gallery of real images beside a checkpoint",
                        description="Take a stratified sample of the checkpoint's training images and of images it "
                                    "never trained on (the test split, else its validation split), after its "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.state import sidebar, url_int
-from dashboard.widgets import pick_image, pick_layer
+from dashboard.widgets import pick_image, pick_layer, unit_link
 from cnnviz.figures.feature_maps import feature_channel_figure, feature_grid_figure
 from cnnviz.inspect.feature_maps import feature_maps
 
@@ -47,3 +47,4 @@ if ctx is not None:
                                  key=f"fm_ch_{layer}", help="The channel number shown when hovering the grid.")
             st.query_params["ch"] = str(ch)
             st.plotly_chart(feature_channel_figure(fm, int(ch)), key="fm_channel", width="stretch")
+            unit_link(ctx, layer, int(ch))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.state import sidebar, url_int
+from dashboard.widgets import unit_link
 from cnnviz.checkpoints import load_snapshots, snapshots_path
 from cnnviz.figures.filters import filter_channels_figure, filter_grid_figure, lecture_grid, png_bytes
 from cnnviz.inspect.filters import first_layer_filters, first_layer_filters_from_state
@@ -77,4 +78,6 @@ if ctx is not None:
     left.image(big, caption=f"filter {idx}", clamp=True)
     left.write(f"norm {filters.norms[idx]:.3f}, colourfulness {filters.colorfulness[idx]:.2f}, "
                f"structure {filters.structure.scores[idx]:.2f}")
+    first = next(n for n, m in model.named_modules() if m is model.first_conv)
+    unit_link(ctx, first, int(idx), left)
     right.plotly_chart(filter_channels_figure(filters, idx), key="f_channels")

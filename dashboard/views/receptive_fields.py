@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.state import sidebar, url_int
-from dashboard.widgets import pick_image, pick_layer
+from dashboard.widgets import pick_image, pick_layer, unit_link
 from cnnviz.figures.feature_maps import feature_channel_figure
 from cnnviz.figures.receptive_field import receptive_field_figure, rf_growth_figure
 from cnnviz.inspect.effective_rf import gradient_rf
@@ -63,6 +63,7 @@ if ctx is not None:
                         marker=dict(symbol="square-open", size=14, color="red", line=dict(width=2)))
         left.plotly_chart(fig, key="rf_map", width="stretch")
         left.caption(f"The unit (red square) in channel {ch}'s {h} x {w} map; hover for rows and columns.")
+        unit_link(ctx, layer, int(ch), left)
         right.plotly_chart(receptive_field_figure(
             image, box, erf, title=f"{layer}, channel {ch}, unit ({uy}, {ux}): "
                                    f"{rf.size[0]:.0f} px in theory"), key="rf_unit", width="stretch")

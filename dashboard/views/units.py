@@ -1,0 +1,119 @@
+"""Units page: what one channel of a layer detects (its top and bottom training images, cropped
+to the receptive field of its peak) and what the model needs it for (knock-out on held-out images)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard.state import Context, eval_split, need_data, progress_bar, sidebar, split_data, url_int
+from dashboard.widgets import conv_layers, pick_layer
+from cnnviz.checkpoints import Checkpoint
+from cnnviz.data import ImageDataset
+from cnnviz.figures.receptive_field import receptive_field_figure
+from cnnviz.figures.units import knockout_figure, patch_grid, peak_histogram_figure
+from cnnviz.inspect.receptive_field import LayerRF, layer_rf
+from cnnviz.inspect.units import KnockoutResult, UnitExamples, cached_unit_examples, knockout, unit_crop, unit_importance, unit_patch
+
+K = 9
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def examples(sha: str, data: str, layer: str, _ckpt: Checkpoint, _ds: ImageDataset) -> UnitExamples:
+    """Every training image's peak in every channel of ``layer`` (one pass; cached on disk)."""
+    bar = progress_bar(f"Peaks of every channel of {layer} over {len(_ds):,} training images (once; cached after)")
+    try:
+        return cached_unit_examples(_ckpt, _ds, "train", layer, progress=bar)
+    finally:
+        bar.close()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def rf_of(sha: str, layer: str, size: int, _model) -> LayerRF:
+    return layer_rf(_model, layer, size)
+
+
+@st.cache_data(show_spinner="Knocking the unit out...", max_entries=32)
+def knock(sha: str, data: str, split: str, layer: str, channel: int, _ckpt: Checkpoint,
+          _ds: ImageDataset) -> KnockoutResult:
+    return knockout(_ckpt.model, _ds.images, _ds.labels, layer, [channel], _ckpt.meta.normalization)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def ranking(sha: str, data: str, split: str, layer: str, target: int, _ckpt: Checkpoint,
+            _ds: ImageDataset) -> np.ndarray:
+    bar = progress_bar(f"Zeroing each channel of {layer} in turn")
+    try:
+        return unit_importance(_ckpt.model, _ds.images, _ds.labels, layer, target, _ckpt.meta.normalization,
+                               progress=bar)
+    finally:
+        bar.close()
+
+
+def show_patches(ctx: Context, ds: ImageDataset, ex: UnitExamples, rf: LayerRF, channel: int,
+                 which: np.ndarray, title: str) -> None:
+    size = ctx.ckpt.meta.input_size
+    crops = [unit_crop(rf, *ex.peak_at(int(i), channel), size) for i in which]
+    patches = [unit_patch(ds.images[i], c) for i, c in zip(which, crops)]
+    st.image(patch_grid(patches, cols=3, cell=96), caption=title, width=320)
+    classes = ctx.ckpt.meta.classes
+    clipped = sum(c.clipped for c in crops)
+    st.caption(" · ".join(f"{classes[ds.labels[i]]} {ex.peak[i, channel]:.2f}" for i in which)
+               + (f". {clipped} field(s) reach past the image's border (grey)." if clipped else ""))
+
+
+ctx = sidebar()
+st.title("Units")
+if ctx is not None:
+    model, meta = ctx.ckpt.model, ctx.ckpt.meta
+    st.caption("A unit is one channel of a layer. Its **top images** are the training images where it fires "
+               "most, cropped to what its strongest unit sees (its receptive field); its **bottom images** "
+               "where it fires least. **Knock-out** zeroes the channel and measures each class on held-out "
+               "images: what the model needs the unit for.")
+    convs = conv_layers(ctx)
+    if need_data(ctx) and convs:
+        layer, prev_layer = pick_layer(ctx, convs, "u_layer",
+                                       help="Convolutions in forward order; the default is a middle one.")
+        train = split_data(ctx, "train")
+        if train is not None and len(train):
+            ex = examples(ctx.ckpt.sha256, str(ctx.data), layer, ctx.ckpt, train)
+            default_ch = url_int("ch", 0, ex.channels - 1, 0) if prev_layer == layer else 0
+            channel = int(st.number_input(f"Channel (of {ex.channels})", 0, ex.channels - 1, default_ch,
+                                          key=f"u_ch_{layer}"))
+            st.query_params["ch"] = str(channel)
+            rf = rf_of(ctx.ckpt.sha256, layer, meta.input_size, model)
+            top, bottom = ex.top(channel, K), ex.bottom(channel, K)
+            c1, c2, c3 = st.columns([1, 1, 1.3])
+            with c1:
+                show_patches(ctx, train, ex, rf, channel, top, f"Top {K}: where channel {channel} fires most")
+            with c2:
+                show_patches(ctx, train, ex, rf, channel, bottom, f"Bottom {K}: where it fires least")
+            with c3:
+                counts, edges = ex.histogram(channel)
+                st.plotly_chart(peak_histogram_figure(counts, edges, [ex.peak[top[-1], channel]],
+                                                      title=f"Peaks over {len(train):,} training images"),
+                                key="u_hist", width="stretch")
+                pick = st.selectbox("Whole image", range(K), key="u_whole",
+                                    format_func=lambda j: f"top {j + 1}: {train.ids[top[j]]}")
+                i = int(top[pick])
+                y, x = ex.peak_at(i, channel)
+                crop = unit_crop(rf, y, x, meta.input_size)
+                st.plotly_chart(receptive_field_figure(train.images[i], crop.box,
+                                                       title=f"peak at unit ({y}, {x}): {rf.size[0]:.0f} px field"),
+                                key="u_image", width="stretch")
+            st.subheader("Knock-out")
+            split = eval_split(ctx)
+            held = split_data(ctx, split)
+            if held is not None and len(held) and held.labelled:
+                res = knock(ctx.ckpt.sha256, str(ctx.data), split, layer, channel, ctx.ckpt, held)
+                st.plotly_chart(knockout_figure(res, meta.classes), key="u_knock", width="stretch")
+                st.caption(f"On {len(held):,} {split} images; the zeroing is a hook on a private copy of the "
+                           "model, so other sessions are unaffected.")
+                target = st.selectbox("Which units does this class need?", range(len(meta.classes)),
+                                      format_func=lambda c: meta.classes[c], key="u_target")
+                if st.button(f"Rank the {ex.channels} channels of {layer}", key="u_rank"):
+                    drop = ranking(ctx.ckpt.sha256, str(ctx.data), split, layer, int(target), ctx.ckpt, held)
+                    order = np.argsort(-drop, kind="stable")[:10]
+                    st.dataframe(pd.DataFrame({"channel": order, "probability drop": drop[order]}),
+                                 hide_index=True)

@@ -1,0 +1,88 @@
+"""The unit atlas on a tiny trained checkpoint: ``cnnviz units`` (PNG per channel, one offline
+HTML page) and the dashboard's Units page."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+from PIL import Image
+
+from cnnviz.checkpoints import checkpoint_data, load_checkpoint
+from cnnviz.cli import main
+from cnnviz.lecture import default_feature_layer
+
+from dashboard_fixtures import (  # noqa: F401  (fixtures)
+    dashboard_env, errors, figures, open_page, tiny_dashboard,
+)
+
+
+def values(v) -> np.ndarray:
+    """A Plotly JSON array: a plain list, or numpy's typed form ``{dtype, bdata}``."""
+    if isinstance(v, dict):
+        return np.frombuffer(base64.b64decode(v["bdata"]), np.dtype(v["dtype"]))
+    return np.asarray(v)
+
+
+def test_cli_units_writes_a_png_per_channel_and_an_offline_page(tiny_dashboard, tmp_path, capsys):
+    ckpt_path = tiny_dashboard.checkpoints / "tiny.json"
+    layer = default_feature_layer(load_checkpoint(ckpt_path))
+    out = tmp_path / "atlas"
+    rc = main(["units", str(ckpt_path), "--data", str(tiny_dashboard.tree), "--out", str(out),
+               "--channels", "0,3", "-k", "4"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert captured.out.strip().endswith(f"2 units of {layer}: {out / 'atlas.html'}")
+    assert sorted(p.name for p in out.iterdir()) == ["atlas.html", "unit_000.png", "unit_003.png"]
+    grid = np.asarray(Image.open(out / "unit_000.png"))
+    # top 4 (2x2 cells of 64 px, 4-px gaps) | 16-px gap | bottom 4
+    assert grid.shape == (2 * 64 + 4, 2 * (2 * 64 + 4) + 16, 3)
+    page = (out / "atlas.html").read_text()
+    assert "<script" not in page and "http" not in page  # nothing fetched from the network
+    assert page.count("<tr>") == 3  # header + 2 channels
+    assert "knock-out on" in page and "class that loses most" in page
+
+
+def test_cli_units_refuses_a_channel_the_layer_lacks(tiny_dashboard, tmp_path, capsys):
+    ckpt_path = tiny_dashboard.checkpoints / "tiny.json"
+    ckpt = load_checkpoint(ckpt_path)
+    layer = default_feature_layer(ckpt)
+    width = ckpt.model.get_submodule(layer).out_channels
+    rc = main(["units", str(ckpt_path), "--data", str(tiny_dashboard.tree), "--out", str(tmp_path / "a"),
+               "--channels", f"1,{width}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert err == [f"cnnviz units: error: --layer/--channels: {layer} has channels 0-{width - 1}; no channel {width}"]
+    assert not (tmp_path / "a").exists()
+
+
+def test_units_page_shows_patches_histogram_and_knockout(dashboard_env):
+    at = open_page("units")
+    assert not at.exception, errors(at)
+    assert not at.error, errors(at)
+    figs = figures(at)
+    assert {"u_hist", "u_image", "u_knock"} <= set(figs)
+    hist = figs["u_hist"]["data"][0]
+    ckpt = load_checkpoint(dashboard_env.checkpoints / "tiny.json")
+    n_train = len(checkpoint_data(ckpt.meta, dashboard_env.tree, "train"))  # without its validation images
+    assert values(hist["y"]).sum() == n_train  # every training image's peak is counted once
+    knock = figs["u_knock"]["data"][0]
+    assert list(knock["x"]) == dashboard_env.classes
+    assert len(at.get("image")) == 2  # the top-9 and bottom-9 grids
+
+
+def test_units_page_keeps_layer_and_channel_in_the_url(dashboard_env):
+    at = open_page("units")
+    layer = at.query_params["layer"]
+    at = open_page("units", {"layer": layer, "ch": "2"})
+    assert not at.exception, errors(at)
+    assert at.number_input(key=f"u_ch_{layer}").value == 2
+    assert at.query_params["ch"] == "2"
+
+
+def test_feature_maps_links_the_enlarged_channel_to_its_unit(dashboard_env):
+    at = open_page("feature_maps", {"layer": "features.8", "ch": "3"})
+    assert not at.exception, errors(at)
+    links = [el.proto for el in at.get("page_link")]
+    assert [(p.label, p.page) for p in links] == [("What channel 3 of features.8 detects", "units")], links
+    assert "layer=features.8" in links[0].query_string and "ch=3" in links[0].query_string
