@@ -22,6 +22,7 @@ from .figures.units import patch_grid
 from .inspect.receptive_field import layer_rf
 from .inspect.units import UnitExamples, cached_unit_examples, check_channels, compare_knockout, knocked_logits, \
     unit_crop, unit_patch
+from .inspect.visualise import cached_visualisation
 
 __all__ = ["AtlasResult", "write_unit_atlas"]
 
@@ -46,11 +47,14 @@ def _img_tag(png: bytes, alt: str) -> str:
 
 
 def write_unit_atlas(ckpt: Checkpoint, data: str | Path, out_dir: str | Path, layer: str,
-                     channels: Sequence[int] | None = None, k: int = 9, progress: bool = False) -> AtlasResult:
+                     channels: Sequence[int] | None = None, k: int = 9, steps: int = 256,
+                     progress: bool = False) -> AtlasResult:
     """Write the atlas of ``layer`` (``channels``, default all) for ``ckpt`` into ``out_dir``:
-    ``unit_<channel>.png`` (top-``k`` patches above bottom-``k``) and ``atlas.html``. Top and
-    bottom images come from the training images at ``data``; the knock-out from its held-out
-    images (the test split, else the checkpoint's validation split)."""
+    ``unit_<channel>.png`` (its favourite image, then the top-``k`` patches, then the
+    bottom-``k``) and ``atlas.html``. Top and bottom images come from the training images at
+    ``data``; the knock-out from its held-out images (the test split, else the checkpoint's
+    validation split); the favourite images from ``steps`` steps of feature visualisation, all
+    channels in one batch (``steps=0``: none)."""
     width = check_channels(ckpt.model, layer, channels or [])
     chosen = list(range(width)) if channels is None else [int(c) for c in channels]
     meta = ckpt.meta
@@ -64,6 +68,7 @@ def write_unit_atlas(ckpt: Checkpoint, data: str | Path, out_dir: str | Path, la
     knock = held is not None and len(held) > 0 and held.labelled
     before = predict_logits(ckpt.model, held.images, meta.normalization) if knock else None
 
+    favourite = cached_visualisation(ckpt, layer, chosen, steps=steps, progress=progress).images if steps else None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     res = AtlasResult(layer, out / "atlas.html")
@@ -74,13 +79,16 @@ def write_unit_atlas(ckpt: Checkpoint, data: str | Path, out_dir: str | Path, la
 
         bar = tqdm(total=len(chosen), desc=f"atlas of {layer}", unit="channel")
     try:
-        for c in chosen:
+        for pos, c in enumerate(chosen):
             top, bottom = ex.top(c, k), ex.bottom(c, k)
             cols = int(np.ceil(np.sqrt(k)))
             grid_top = patch_grid(_patches(ckpt, train.images, ex, rf, c, top), cols=cols, cell=64)
             grid_bottom = patch_grid(_patches(ckpt, train.images, ex, rf, c, bottom), cols=cols, cell=64)
             gap = np.full((grid_top.shape[0], 16, 3), 255, np.uint8)
-            both = np.concatenate([grid_top, gap, grid_bottom], axis=1)
+            parts = [grid_top, gap, grid_bottom]
+            if favourite is not None:
+                parts = [patch_grid([favourite[pos]], cols=1, cell=grid_top.shape[0]), gap] + parts
+            both = np.concatenate(parts, axis=1)
             png = png_bytes(both)
             path = out / f"unit_{c:03d}.png"
             path.write_bytes(png)
@@ -108,10 +116,10 @@ def write_unit_atlas(ckpt: Checkpoint, data: str | Path, out_dir: str | Path, la
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd;vertical-align:middle}}
 img{{image-rendering:pixelated}}</style></head><body>
 <h1>{html.escape(ckpt.name)}: units of {html.escape(layer)}</h1>
-<p>Each row is one channel: left, the {k} training images (of {len(train):,}) where it fires most, cropped to the
+<p>Each row is one channel: {"its favourite image (optimised from noise to excite it most), then " if steps else ""}the {k} training images (of {len(train):,}) where it fires most, cropped to the
 receptive field of its strongest unit ({rf.size[0]:.0f} px; grey where the field reaches past the image); right,
 the {k} where it fires least. {html.escape(where)}.</p>
-<table><tr><th>channel</th><th>top {k} | bottom {k}</th><th>classes of the top {k}</th><th>top peaks</th>{knock_head}</tr>
+<table><tr><th>channel</th><th>{"favourite | " if steps else ""}top {k} | bottom {k}</th><th>classes of the top {k}</th><th>top peaks</th>{knock_head}</tr>
 {chr(10).join(rows)}
 </table></body></html>"""
     res.html.write_text(page, encoding="utf-8")

@@ -35,12 +35,19 @@ def test_cli_units_writes_a_png_per_channel_and_an_offline_page(tiny_dashboard, 
     assert captured.out.strip().endswith(f"2 units of {layer}: {out / 'atlas.html'}")
     assert sorted(p.name for p in out.iterdir()) == ["atlas.html", "unit_000.png", "unit_003.png"]
     grid = np.asarray(Image.open(out / "unit_000.png"))
-    # top 4 (2x2 cells of 64 px, 4-px gaps) | 16-px gap | bottom 4
-    assert grid.shape == (2 * 64 + 4, 2 * (2 * 64 + 4) + 16, 3)
+    # favourite image (as tall as a grid) | top 4 (2x2 cells of 64 px, 4-px gaps) | bottom 4, 16-px gaps
+    side = 2 * 64 + 4
+    assert grid.shape == (side, 3 * side + 2 * 16, 3)
     page = (out / "atlas.html").read_text()
     assert "<script" not in page and "http" not in page  # nothing fetched from the network
     assert page.count("<tr>") == 3  # header + 2 channels
-    assert "knock-out on" in page and "class that loses most" in page
+    assert "knock-out on" in page and "class that loses most" in page and "favourite | top 4" in page
+    rc = main(["units", str(ckpt_path), "--data", str(tiny_dashboard.tree), "--out", str(tmp_path / "b"),
+               "--channels", "1", "--steps", "0"])
+    assert rc == 0
+    side9 = 3 * 64 + 2 * 4  # without a favourite image: top 9 | bottom 9
+    assert np.asarray(Image.open(tmp_path / "b" / "unit_001.png")).shape == (side9, 2 * side9 + 16, 3)
+    assert "favourite" not in (tmp_path / "b" / "atlas.html").read_text()
 
 
 def test_cli_units_refuses_a_channel_the_layer_lacks(tiny_dashboard, tmp_path, capsys):
@@ -68,7 +75,7 @@ def test_units_page_shows_patches_histogram_and_knockout(dashboard_env):
     assert values(hist["y"]).sum() == n_train  # every training image's peak is counted once
     knock = figs["u_knock"]["data"][0]
     assert list(knock["x"]) == dashboard_env.classes
-    assert len(at.get("image")) == 2  # the top-9 and bottom-9 grids
+    assert len(at.get("image")) == 3  # its favourite image, the top-9 and the bottom-9 grids
 
 
 def test_units_page_keeps_layer_and_channel_in_the_url(dashboard_env):

@@ -192,8 +192,11 @@ def cmd_units(args: argparse.Namespace) -> int:
         raise UsageError(f"--layer/--channels: {e}") from None
     if args.k is not None and args.k < 1:
         raise UsageError(f"-k must be at least 1 (got {args.k})")
+    if args.steps is not None and args.steps < 0:
+        raise UsageError(f"--steps must be 0 or more (got {args.steps})")
     choice = _data_for(ckpt, args.data)
-    res = write_unit_atlas(ckpt, choice.path, args.out, layer, channels, **given(k=args.k), progress=True)
+    res = write_unit_atlas(ckpt, choice.path, args.out, layer, channels, **given(k=args.k, steps=args.steps),
+                           progress=True)
     print(f"{len(res.png)} units of {layer}: {res.html}")
     return 0
 

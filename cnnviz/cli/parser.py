@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--layer", default=None, help="a convolution (default: a middle one)")
     u.add_argument("--channels", default=None, help="e.g. 0,5,17 (default: every channel)")
     u.add_argument("-k", type=int, default=None, help="top and bottom images per channel (default 9)")
+    u.add_argument("--steps", type=int, default=None, help="feature-visualisation steps per batch of channels "
+                                                           "(default 256; 0: no favourite images)")
 
     g = sub.add_parser("gallery", help="ship a demo gallery of real images beside a checkpoint",
                        description="Take a stratified sample of the checkpoint's training images and of images it "

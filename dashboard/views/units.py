@@ -15,6 +15,7 @@ from cnnviz.figures.receptive_field import receptive_field_figure
 from cnnviz.figures.units import knockout_figure, patch_grid, peak_histogram_figure
 from cnnviz.inspect.receptive_field import LayerRF, layer_rf
 from cnnviz.inspect.units import KnockoutResult, UnitExamples, cached_unit_examples, knockout, unit_crop, unit_importance, unit_patch
+from cnnviz.inspect.visualise import cached_visualisation
 
 K = 9
 
@@ -27,6 +28,12 @@ def examples(sha: str, data: str, layer: str, _ckpt: Checkpoint, _ds: ImageDatas
         return cached_unit_examples(_ckpt, _ds, "train", layer, progress=bar)
     finally:
         bar.close()
+
+
+@st.cache_data(show_spinner="Optimising an image for this unit (cached after)...", max_entries=64)
+def visualised(sha: str, layer: str, channel: int, _ckpt: Checkpoint) -> np.ndarray:
+    """The image that excites the channel most (Lucid's recipe, seeded; cached on disk)."""
+    return cached_visualisation(_ckpt, layer, [channel]).images[0]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -67,7 +74,8 @@ ctx = sidebar()
 st.title("Units")
 if ctx is not None:
     model, meta = ctx.ckpt.model, ctx.ckpt.meta
-    st.caption("A unit is one channel of a layer. Its **top images** are the training images where it fires "
+    st.caption("A unit is one channel of a layer. Its **favourite image** is optimised from noise to excite it "
+               "most; its **top images** are the training images where it fires "
                "most, cropped to what its strongest unit sees (its receptive field); its **bottom images** "
                "where it fires least. **Knock-out** zeroes the channel and measures each class on held-out "
                "images: what the model needs the unit for.")
@@ -84,7 +92,11 @@ if ctx is not None:
             st.query_params["ch"] = str(channel)
             rf = rf_of(ctx.ckpt.sha256, layer, meta.input_size, model)
             top, bottom = ex.top(channel, K), ex.bottom(channel, K)
-            c1, c2, c3 = st.columns([1, 1, 1.3])
+            c0, c1, c2, c3 = st.columns([0.8, 1, 1, 1.3])
+            with c0:
+                st.image(patch_grid([visualised(ctx.ckpt.sha256, layer, channel, ctx.ckpt)], cols=1, cell=256),
+                         caption=f"Channel {channel}'s favourite image: optimised from noise to excite it most "
+                                 "(Fourier, decorrelated colour, random jitter, scale and rotation)", width=230)
             with c1:
                 show_patches(ctx, train, ex, rf, channel, top, f"Top {K}: where channel {channel} fires most")
             with c2:
