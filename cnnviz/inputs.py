@@ -28,8 +28,11 @@ class Normalization:
 
     @classmethod
     def fit(cls, images: np.ndarray, max_images: int = 10000) -> "Normalization":
-        """Mean/std of ``(N, H, W, 3) uint8`` images (first ``max_images``), in [0, 1] units."""
-        x = images[:max_images].reshape(-1, 3).astype(np.float64) / 255.0
+        """Mean/std of ``(N, H, W, 3) uint8`` images, in [0, 1] units: of all of them, or of
+        ``max_images`` spread evenly over the set (a folder sorted by class must not give the
+        first classes' colours)."""
+        pick = np.linspace(0, len(images) - 1, min(len(images), max_images)).round().astype(np.int64)
+        x = images[pick].reshape(-1, 3).astype(np.float64) / 255.0
         std = np.maximum(x.std(0), 1e-3)  # a constant channel must not divide by zero
         return cls(tuple(x.mean(0).round(4).tolist()), tuple(std.round(4).tolist()))
 

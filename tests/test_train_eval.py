@@ -497,3 +497,14 @@ def test_time_budget_never_adds_a_step_past_the_plan():
     assert steps_within(100.0, 99.0, 4, 100, 5) == 5  # over budget: still one more step
     assert steps_within(100.0, 10.0, 10, 30, 5) == 30  # time to spare: the plan, no more
     assert steps_within(100.0, 50.0, 10, 100, 5) == 19  # 50 s left at 1.1 s a step
+
+
+def test_normalization_samples_the_whole_set_not_its_first_classes():
+    red = np.zeros((30, 2, 2, 3), np.uint8)
+    red[..., 0] = 255
+    blue = np.zeros((30, 2, 2, 3), np.uint8)
+    blue[..., 2] = 255
+    norm = Normalization.fit(np.concatenate([red, blue]), max_images=10)  # sorted by class, like a folder
+    assert norm.mean == (0.5, 0.0, 0.5)
+    assert norm.std == (0.5, 0.001, 0.5)
+    assert Normalization.fit(np.concatenate([red, blue])).mean == (0.5, 0.0, 0.5)
