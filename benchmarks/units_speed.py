@@ -44,16 +44,20 @@ def main() -> None:
     print(f"penultimate features: {base.seconds:.1f} s; peaks of all {ex.channels} channels of {layer}: "
           f"{units.seconds:.1f} s; ratio {units.seconds / base.seconds:.2f}x (target <= 1.5x)")
 
-    held, labels = test.images[:2000], test.labels[:2000]
+    held, labels = test.images[::5], test.labels[::5]  # 2,000 spread over the classes
     with Timer() as ev:
         predict_logits(ckpt.model, held, norm, rt)
     with Timer() as ko_only:
         knocked_logits(ckpt.model, held, layer, [0], norm, rt)
     with Timer() as ko:
         res = knockout(ckpt.model, held, labels, layer, [0], norm, rt)
+    intact = predict_logits(ckpt.model, held, norm, rt)
+    with Timer() as ko_cached:
+        knockout(ckpt.model, held, labels, layer, [0], norm, rt, baseline=intact)
     print(f"evaluation pass over 2,000 test images: {ev.seconds:.2f} s; knocked-out pass: {ko_only.seconds:.2f} s "
           f"({ko_only.seconds / ev.seconds:.2f}x); full knock-out (intact + knocked, compared): {ko.seconds:.2f} s, "
-          f"ratio {ko.seconds / ev.seconds:.2f}x (target <= 2x); accuracy {res.accuracy_before:.4f} -> "
+          f"ratio {ko.seconds / ev.seconds:.2f}x (target <= 2x); with the intact logits already cached (as the "
+          f"dashboard has them): {ko_cached.seconds:.2f} s, {ko_cached.seconds / ev.seconds:.2f}x; accuracy {res.accuracy_before:.4f} -> "
           f"{res.accuracy_after:.4f} with channel 0 zeroed")
 
 

@@ -513,3 +513,16 @@ def test_unit_importance_and_knockout_refuse_what_the_model_does_not_have():
     wrong = np.where(LABELS == 1, 2, LABELS)
     with pytest.raises(ValueError, match=r"^the labels go up to 2, but the model has classes 0-1$"):
         knockout(model, IMAGES, wrong, "conv", [0], PLAIN, runtime=CPU32)
+
+
+def test_knockout_with_the_intact_logits_given_skips_their_pass():
+    from cnnviz.evaluate import predict_logits
+
+    model = Detector()
+    intact = predict_logits(model, IMAGES, PLAIN, CPU32)
+    full = knockout(model, IMAGES, LABELS, "conv", [0], PLAIN, runtime=CPU32)
+    given = knockout(model, IMAGES, LABELS, "conv", [0], PLAIN, runtime=CPU32, baseline=intact)
+    np.testing.assert_array_equal(full.confusion_before, given.confusion_before)
+    np.testing.assert_array_equal(full.confusion_after, given.confusion_after)
+    with pytest.raises(ValueError, match=rf"^baseline has 3 rows for {len(IMAGES)} images$"):
+        knockout(model, IMAGES, LABELS, "conv", [0], PLAIN, runtime=CPU32, baseline=intact[:3])

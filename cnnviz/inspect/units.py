@@ -289,9 +289,10 @@ def check_channels(model: nn.Module, layer: str, channels: Sequence[int]) -> int
 
 def knockout(model: nn.Module, images: np.ndarray, labels: np.ndarray, layer: str, channels: Sequence[int],
              norm: Normalization, runtime: Runtime | None = None, batch_size: int = 500,
-             progress: Progress = False) -> KnockoutResult:
+             progress: Progress = False, baseline: np.ndarray | None = None) -> KnockoutResult:
     """Score ``model`` on labelled ``images`` intact and with ``channels`` of ``layer`` zeroed.
-    The shared model is never changed: the zeroing is a hook on a private view."""
+    ``baseline``: the intact logits when already known (e.g. cached features' logits), saving
+    their pass. The shared model is never changed: the zeroing is a hook on a private view."""
     check_channels(model, layer, channels)
     labels = np.asarray(labels, np.int64)
     if not len(images) or (labels < 0).any():
@@ -299,7 +300,9 @@ def knockout(model: nn.Module, images: np.ndarray, labels: np.ndarray, layer: st
     k = int(getattr(model, "num_classes", 0))
     if k and labels.max() >= k:
         raise ValueError(f"the labels go up to {labels.max()}, but the model has classes 0-{k - 1}")
-    before = predict_logits(model, images, norm, runtime, batch_size)
+    if baseline is not None and baseline.shape[0] != len(images):
+        raise ValueError(f"baseline has {baseline.shape[0]} rows for {len(images)} images")
+    before = predict_logits(model, images, norm, runtime, batch_size) if baseline is None else baseline
     after = knocked_logits(model, images, layer, channels, norm, runtime, batch_size, progress)
     return compare_knockout(layer, channels, labels, before, after)
 

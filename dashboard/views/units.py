@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import Context, eval_split, need_data, progress_bar, sidebar, split_data, url_int
+from dashboard.state import Context, eval_split, features, need_data, progress_bar, sidebar, split_data, url_int
 from dashboard.widgets import conv_layers, pick_layer
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import ImageDataset
@@ -43,8 +43,9 @@ def rf_of(sha: str, layer: str, size: int, _model) -> LayerRF:
 
 @st.cache_data(show_spinner="Knocking the unit out...", max_entries=32)
 def knock(sha: str, data: str, split: str, layer: str, channel: int, _ckpt: Checkpoint,
-          _ds: ImageDataset) -> KnockoutResult:
-    return knockout(_ckpt.model, _ds.images, _ds.labels, layer, [channel], _ckpt.meta.normalization)
+          _ds: ImageDataset, _intact: np.ndarray) -> KnockoutResult:
+    return knockout(_ckpt.model, _ds.images, _ds.labels, layer, [channel], _ckpt.meta.normalization,
+                    baseline=_intact)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -116,9 +117,10 @@ if ctx is not None:
                                 key="u_image", width="stretch")
             st.subheader("Knock-out")
             split = eval_split(ctx)
-            held = split_data(ctx, split)
+            got = features(ctx, split)  # the intact logits, cached with the penultimate features
+            held = got[0] if got is not None else None
             if held is not None and len(held) and held.labelled:
-                res = knock(ctx.ckpt.sha256, str(ctx.data), split, layer, channel, ctx.ckpt, held)
+                res = knock(ctx.ckpt.sha256, str(ctx.data), split, layer, channel, ctx.ckpt, held, got[1].logits)
                 st.plotly_chart(knockout_figure(res, meta.classes), key="u_knock", width="stretch")
                 st.caption(f"On {len(held):,} {split} images; the zeroing is a hook on a private copy of the "
                            "model, so other sessions are unaffected.")
