@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
 from .checkpoints import Checkpoint, CheckpointError, checkpoint_data
 from .data import DatasetError

@@ -197,7 +197,7 @@ def cmd_units(args: argparse.Namespace) -> int:
     choice = _data_for(ckpt, args.data)
     res = write_unit_atlas(ckpt, choice.path, args.out, layer, channels, **given(k=args.k, steps=args.steps),
                            progress=True)
-    print(f"{len(res.png)} units of {layer}: {res.html}")
+    print(f"{len(res.png)} unit{'' if len(res.png) == 1 else 's'} of {layer}: {res.html}")
     return 0
 
 

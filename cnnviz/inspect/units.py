@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import os
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..array_cache import load_arrays, save_arrays
 from ..checkpoints import Checkpoint
 from ..data import ImageDataset, default_cache_dir
 from ..evaluate import confusion_matrix, inference_batches, predict_logits
@@ -148,24 +146,11 @@ def cached_unit_examples(ckpt: Checkpoint, dataset: ImageDataset, split: str, la
     path = _cache_path(ckpt, dataset, split, layer, cache_dir)
     meta = {"format": _FORMAT, "checkpoint": ckpt.sha256, "fingerprint": dataset.fingerprint, "split": split,
             "layer": layer, "n": len(dataset), "runtime": rt.describe()}
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if json.loads(str(z["meta"])) == meta:
-                return UnitExamples(layer, z["peak"], z["where"], tuple(int(v) for v in z["map_size"]))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        pass  # absent, truncated or foreign: compute
+    stored = load_arrays(path, meta)
+    if stored is not None:
+        return UnitExamples(layer, stored["peak"], stored["where"], tuple(int(v) for v in stored["map_size"]))
     ex = unit_examples(ckpt.model, dataset.images, layer, ckpt.meta.normalization, rt, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, peak=ex.peak, where=ex.where, map_size=np.asarray(ex.map_size),
-                     meta=np.asarray(json.dumps(meta)))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    save_arrays(path, meta, peak=ex.peak, where=ex.where, map_size=np.asarray(ex.map_size))
     return ex
 
 

@@ -15,13 +15,10 @@ for the input only.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -31,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..array_cache import load_arrays, save_arrays
 from ..data import default_cache_dir
 from ..hooks import model_view, resolve_layers
 from ..inputs import Normalization
@@ -166,22 +164,10 @@ def cached_visualisation(ckpt, layer: str | None, targets: Sequence[int], steps:
     key = hashlib.sha1(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:20]
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = root / "visualise" / f"{ckpt.sha256[:16]}-{key}.npz"
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if json.loads(str(z["meta"])) == meta:
-                return Visualisation(layer or "logits", tuple(targets), z["images"], z["objective"], steps, seed)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        pass
+    stored = load_arrays(path, meta)
+    if stored is not None:
+        return Visualisation(layer or "logits", tuple(targets), stored["images"], stored["objective"], steps, seed)
     vis = visualise(ckpt.model, layer, targets, ckpt.meta.normalization, ckpt.meta.input_size, steps=steps,
                     seed=seed, runtime=ckpt.runtime, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, images=vis.images, objective=vis.objective, meta=np.asarray(json.dumps(meta)))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    save_arrays(path, meta, images=vis.images, objective=vis.objective)
     return vis
