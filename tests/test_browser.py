@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from urllib.parse import parse_qs, urlparse
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
+from browser_support import CHROMIUM, chromium, dashboard_server
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 if not CHROMIUM.exists():
@@ -45,12 +40,6 @@ PAGES = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A dashboard server on a free localhost port; stopped at the end."""
@@ -61,44 +50,18 @@ def server(tmp_path_factory):
 
         tiny = build_tiny_dashboard(tmp_path_factory.mktemp("browser"))
         ckpt_dir, data = tiny.checkpoints, tiny.data
-    port = _free_port()
     env = dict(os.environ, CNNVIZ_CHECKPOINTS=str(ckpt_dir), CNNVIZ_DATA=str(data or ""),
                PYTHONUNBUFFERED="1")
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-             "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError(f"the dashboard did not start:\n{log.read_text()}")
+    with dashboard_server(ROOT / "dashboard" / "app.py", env, ROOT, log) as url:
         first = sorted(p for p in Path(ckpt_dir).glob("*.json") if p.with_suffix(".safetensors").is_file())[0]
-        yield f"http://127.0.0.1:{port}", log, json.loads(first.read_text())["classes"]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        yield url, log, json.loads(first.read_text())["classes"]
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-dev-shm-usage"])
+    with chromium(playwright_api) as b:
         yield b
-        b.close()
 
 
 # Seconds a page may take to finish running: the first visit with real data computes the

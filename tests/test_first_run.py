@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
+from browser_support import CHROMIUM, chromium, dashboard_server
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 if not CHROMIUM.exists():
@@ -51,45 +47,18 @@ def fresh_server(tmp_path_factory):
         shutil.copy2(ROOT / rel, clone / rel)
     home.mkdir()
     assert not (clone.parent / "shared").exists()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CNNVIZ_") and k not in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "TORCH_HOME")}
     env |= {"HOME": str(home), "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(clone)}
     log = base / "streamlit.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(clone / "dashboard" / "app.py"), "--server.port",
-             str(port), "--server.headless", "true", "--server.address", "127.0.0.1"],
-            cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError(f"the dashboard did not start:\n{log.read_text()}")
-        yield f"http://127.0.0.1:{port}", home, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with dashboard_server(clone / "dashboard" / "app.py", env, clone, log) as url:
+        yield url, home, log
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"])
+    with chromium(playwright_api) as b:
         yield b
-        b.close()
 
 
 def _wait_idle(page) -> None:
