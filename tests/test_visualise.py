@@ -56,6 +56,15 @@ def test_maximising_a_linear_unit_gives_the_sign_pattern_of_its_weights():
         assert vis.objective[c] >= 0.85 * float((w[c] > 0).sum())
 
 
+def test_in_plain_pixels_a_linear_unit_reaches_exactly_the_sign_pattern_of_its_weights():
+    w = signs(5)
+    vis = visualise(Linear(w), "conv", [0, 1], PLAIN, 8, steps=200, lr=0.1, robustness=0, fourier=False,
+                    decorrelate=False, runtime=CPU32)
+    for c in range(2):
+        np.testing.assert_array_equal(vis.images[c] > 127, w[c].permute(1, 2, 0).numpy() > 0)
+        assert vis.objective[c] == pytest.approx(float((w[c] > 0).sum()), rel=0.01)
+
+
 def test_class_logits_are_the_model_output_and_seeds_reproduce():
     model = Linear(signs(1))
     a = visualise(model, None, [1], PLAIN, 8, steps=20, runtime=CPU32, seed=3)

@@ -61,22 +61,31 @@ def _frequencies(size: int) -> torch.Tensor:
     return torch.sqrt(fx * fx + fy * fy)
 
 
-class _FourierImage(nn.Module):
-    """``n`` images of ``size`` px as scaled Fourier coefficients in decorrelated colour."""
+class _Image(nn.Module):
+    """``n`` images of ``size`` px: scaled Fourier coefficients (``fourier``) or plain pixels,
+    in decorrelated colour (``decorrelate``) or plain RGB, squashed to ``[0, 1]``."""
 
-    def __init__(self, n: int, size: int, generator: torch.Generator, decay: float = 1.0):
+    def __init__(self, n: int, size: int, generator: torch.Generator, fourier: bool = True,
+                 decorrelate: bool = True, decay: float = 1.0):
         super().__init__()
-        freqs = _frequencies(size)
-        self.register_buffer("scale", 1.0 / torch.clamp(freqs, min=1.0 / size) ** decay / 4)
-        shape = (n, 3, size, size // 2 + 1)
-        self.spectrum = nn.Parameter(torch.complex(torch.randn(shape, generator=generator),
-                                                   torch.randn(shape, generator=generator)) * 0.01)
-        self.size = size
+        self.size, self.fourier, self.decorrelate = size, fourier, decorrelate
+        if fourier:
+            freqs = _frequencies(size)
+            self.register_buffer("scale", 1.0 / torch.clamp(freqs, min=1.0 / size) ** decay / 4)
+            shape = (n, 3, size, size // 2 + 1)
+            self.spectrum = nn.Parameter(torch.complex(torch.randn(shape, generator=generator),
+                                                       torch.randn(shape, generator=generator)) * 0.01)
+        else:
+            self.pixels = nn.Parameter(torch.randn((n, 3, size, size), generator=generator) * 0.01)
 
     def forward(self) -> torch.Tensor:
         """``(n, 3, S, S)`` in ``[0, 1]``."""
-        x = torch.fft.irfft2(self.spectrum * self.scale, s=(self.size, self.size), norm="ortho")
-        x = torch.einsum("nchw,dc->ndhw", x, _COLOR_SQRT.to(x.device))
+        if self.fourier:
+            x = torch.fft.irfft2(self.spectrum * self.scale, s=(self.size, self.size), norm="ortho")
+        else:
+            x = self.pixels
+        if self.decorrelate:
+            x = torch.einsum("nchw,dc->ndhw", x, _COLOR_SQRT.to(x.device))
         return torch.sigmoid(x)
 
 
@@ -98,11 +107,13 @@ def _robust(x: torch.Tensor, generator: torch.Generator, strength: float) -> tor
 
 def visualise(model: nn.Module, layer: str | None, targets: Sequence[int], norm: Normalization, size: int,
               steps: int = 256, lr: float = 0.05, seed: int = 0, robustness: float = 1.0,
-              runtime: Runtime | None = None, progress: Progress = False) -> Visualisation:
+              fourier: bool = True, decorrelate: bool = True, runtime: Runtime | None = None,
+              progress: Progress = False) -> Visualisation:
     """The images that maximise the mean activation of each of ``targets`` (channels of
     ``layer``; with ``layer=None``, class logits), all in one batched optimisation of ``steps``
     Adam steps at ``lr`` from seeded noise. ``robustness`` scales the random transforms (0:
-    none)."""
+    none); ``fourier=False``/``decorrelate=False`` optimise plain pixels / plain RGB instead
+    of Lucid's parametrisation (for comparisons and known-answer checks)."""
     targets = [int(t) for t in targets]
     if not targets:
         raise ValueError("nothing to visualise: give at least one channel or class")
@@ -111,7 +122,7 @@ def visualise(model: nn.Module, layer: str | None, targets: Sequence[int], norm:
     rt = check_runtime(model, runtime)
     gen = torch.Generator().manual_seed(seed)
     view = model_view(model)
-    image = _FourierImage(len(targets), size, gen).to(rt.device)
+    image = _Image(len(targets), size, gen, fourier, decorrelate).to(rt.device)
     opt = torch.optim.Adam(image.parameters(), lr=lr)
     idx = torch.tensor(targets, device=rt.device)
     mean = torch.tensor(norm.mean, device=rt.device).view(1, 3, 1, 1)
