@@ -32,7 +32,7 @@ PAGES = [
     ("filters", "Enlarge filter", "normalisation"),
     ("feature_maps", "strongest mean activation first", "layer"),
     ("receptive_fields", "One unit", "layer"),
-    ("units", "Knock-out", None),
+    ("units", "Knock-out", "patch"),
     ("neighbours", "nearest in feature space", "k"),
     ("mistakes", "Confusion", "row-normalised"),
     ("attributions", "Grad-CAM", None),
@@ -108,6 +108,12 @@ def _act(page, action: str, classes: list[str], tmp_path: Path) -> str:
         assert not _shows(page, text), f"{text!r} shows before the action"
         return text
 
+    if action == "patch":  # a click on the fifth top patch shows its whole image
+        text = absent("top 5: ")
+        grid = page.frame_locator("iframe[title*='streamlit_image_coordinates']").first.locator("img")
+        box = grid.bounding_box()
+        grid.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
+        return text
     if action == "expander":
         text = absent(", ".join(classes[:2]))
         page.locator("[data-testid=stExpander] summary").filter(has_text="Classes").first.click()

@@ -75,7 +75,8 @@ def test_units_page_shows_patches_histogram_and_knockout(dashboard_env):
     assert values(hist["y"]).sum() == n_train  # every training image's peak is counted once
     knock = figs["u_knock"]["data"][0]
     assert list(knock["x"]) == dashboard_env.classes
-    assert len(at.get("image")) == 3  # its favourite image, the top-9 and the bottom-9 grids
+    assert len(at.get("image")) == 1  # its favourite image; the top-9 and bottom-9 grids are clickable images
+    assert at.selectbox(key="u_whole").options[9].startswith("bottom 1: ")
 
 
 def test_units_page_keeps_layer_and_channel_in_the_url(dashboard_env):
@@ -93,3 +94,17 @@ def test_feature_maps_links_the_enlarged_channel_to_its_unit(dashboard_env):
     links = [el.proto for el in at.get("page_link")]
     assert [(p.label, p.page) for p in links] == [("What channel 3 of features.8 detects", "units")], links
     assert "layer=features.8" in links[0].query_string and "ch=3" in links[0].query_string
+
+
+def test_patch_at_maps_a_click_to_its_patch():
+    from cnnviz.figures.units import patch_at, patch_grid
+
+    grid = patch_grid([np.zeros((5, 5, 3), np.uint8)] * 7, cols=3, cell=96, gap=4)
+    assert grid.shape == (3 * 96 + 2 * 4, 3 * 96 + 2 * 4, 3)
+    assert patch_at(grid.shape, 7, 3, 96, 4, 0, 0) == 0
+    assert patch_at(grid.shape, 7, 3, 96, 4, 95.9, 95.9) == 0
+    assert patch_at(grid.shape, 7, 3, 96, 4, 97, 10) is None  # the separator
+    assert patch_at(grid.shape, 7, 3, 96, 4, 100, 10) == 1
+    assert patch_at(grid.shape, 7, 3, 96, 4, 10, 200 + 5) == 6  # third row, first column
+    assert patch_at(grid.shape, 7, 3, 96, 4, 110, 205) is None  # the eighth cell is empty
+    assert patch_at(grid.shape, 7, 3, 96, 4, 10, 400) is None  # below the grid

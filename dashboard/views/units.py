@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit_image_coordinates import streamlit_image_coordinates
 
 from dashboard.state import Context, eval_split, features, need_data, progress_bar, sidebar, split_data, url_int
 from dashboard.widgets import conv_layers, pick_layer
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import ImageDataset
 from cnnviz.figures.receptive_field import receptive_field_figure
-from cnnviz.figures.units import knockout_figure, patch_grid, peak_histogram_figure
+from cnnviz.figures.units import knockout_figure, patch_at, patch_grid, peak_histogram_figure
 from cnnviz.inspect.receptive_field import LayerRF, layer_rf
 from cnnviz.inspect.units import KnockoutResult, UnitExamples, cached_unit_examples, knockout, unit_crop, unit_importance, unit_patch
 from cnnviz.inspect.visualise import cached_visualisation
@@ -59,16 +60,29 @@ def ranking(sha: str, data: str, split: str, layer: str, target: int, _ckpt: Che
         bar.close()
 
 
+CELL, GAP, COLS = 96, 4, 3
+
+
 def show_patches(ctx: Context, ds: ImageDataset, ex: UnitExamples, rf: LayerRF, channel: int,
-                 which: np.ndarray, title: str) -> None:
+                 which: np.ndarray, title: str, key: str, offset: int) -> None:
+    """The patches as one clickable grid: a click picks the whole image shown beside
+    (``u_whole`` becomes ``offset`` + the patch's place)."""
     size = ctx.ckpt.meta.input_size
     crops = [unit_crop(rf, *ex.peak_at(int(i), channel), size) for i in which]
-    patches = [unit_patch(ds.images[i], c) for i, c in zip(which, crops)]
-    st.image(patch_grid(patches, cols=3, cell=96), caption=title, width=320)
+    grid = patch_grid([unit_patch(ds.images[i], c) for i, c in zip(which, crops)], cols=COLS, cell=CELL, gap=GAP)
+    st.caption(title)
+    click = streamlit_image_coordinates(grid, key=key, width=320)
+    if click is not None and click != st.session_state.get(f"{key}_seen"):
+        st.session_state[f"{key}_seen"] = click
+        scale = grid.shape[1] / click["width"]
+        hit = patch_at(grid.shape, len(which), COLS, CELL, GAP, click["x"] * scale, click["y"] * scale)
+        if hit is not None:
+            st.session_state["u_whole"] = offset + hit
     classes = ctx.ckpt.meta.classes
     clipped = sum(c.clipped for c in crops)
     st.caption(" · ".join(f"{classes[ds.labels[i]]} {ex.peak[i, channel]:.2f}" for i in which)
-               + (f". {clipped} field(s) reach past the image's border (grey)." if clipped else ""))
+               + (f". {clipped} field(s) reach past the image's border (grey)." if clipped else "")
+               + " Click a patch to see its whole image.")
 
 
 ctx = sidebar()
@@ -99,22 +113,28 @@ if ctx is not None:
                          caption=f"Channel {channel}'s favourite image: optimised from noise to excite it most "
                                  "(Fourier, decorrelated colour, random jitter, scale and rotation)", width=230)
             with c1:
-                show_patches(ctx, train, ex, rf, channel, top, f"Top {K}: where channel {channel} fires most")
+                show_patches(ctx, train, ex, rf, channel, top, f"Top {K}: where channel {channel} fires most",
+                             "u_top", 0)
             with c2:
-                show_patches(ctx, train, ex, rf, channel, bottom, f"Bottom {K}: where it fires least")
+                show_patches(ctx, train, ex, rf, channel, bottom, f"Bottom {K}: where it fires least",
+                             "u_bottom", K)
             with c3:
                 counts, edges = ex.histogram(channel)
                 st.plotly_chart(peak_histogram_figure(counts, edges, [ex.peak[top[-1], channel]],
                                                       title=f"Peaks over {len(train):,} training images"),
                                 key="u_hist", width="stretch")
-                pick = st.selectbox("Whole image", range(K), key="u_whole",
-                                    format_func=lambda j: f"top {j + 1}: {train.ids[top[j]]}")
-                i = int(top[pick])
+                shown = np.concatenate([top, bottom])
+                pick = st.selectbox("Whole image", range(2 * K), key="u_whole",
+                                    format_func=lambda j: f"{'top' if j < K else 'bottom'} {j % K + 1}: "
+                                                          f"{train.ids[shown[j]]}")
+                i = int(shown[pick])
                 y, x = ex.peak_at(i, channel)
                 crop = unit_crop(rf, y, x, meta.input_size)
                 st.plotly_chart(receptive_field_figure(train.images[i], crop.box,
                                                        title=f"peak at unit ({y}, {x}): {rf.size[0]:.0f} px field"),
                                 key="u_image", width="stretch")
+                st.caption(f"{'top' if pick < K else 'bottom'} {pick % K + 1}: {train.ids[i]} "
+                           f"({meta.classes[train.labels[i]]}), peak {ex.peak[i, channel]:.2f}")
             st.subheader("Knock-out")
             split = eval_split(ctx)
             got = features(ctx, split)  # the intact logits, cached with the penultimate features
