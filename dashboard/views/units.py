@@ -71,7 +71,7 @@ def show_patches(ctx: Context, ds: ImageDataset, ex: UnitExamples, rf: LayerRF, 
     crops = [unit_crop(rf, *ex.peak_at(int(i), channel), size) for i in which]
     grid = patch_grid([unit_patch(ds.images[i], c) for i, c in zip(which, crops)], cols=COLS, cell=CELL, gap=GAP)
     st.caption(title)
-    click = streamlit_image_coordinates(grid, key=key, width=320)
+    click = streamlit_image_coordinates(grid, key=key, width="stretch")
     if click is not None and click != st.session_state.get(f"{key}_seen"):
         st.session_state[f"{key}_seen"] = click
         scale = grid.shape[1] / click["width"]
@@ -111,7 +111,7 @@ if ctx is not None:
             with c0:
                 st.image(patch_grid([visualised(ctx.ckpt.sha256, layer, channel, ctx.ckpt)], cols=1, cell=256),
                          caption=f"Channel {channel}'s favourite image: optimised from noise to excite it most "
-                                 "(Fourier, decorrelated colour, random jitter, scale and rotation)", width=230)
+                                 "(Fourier, decorrelated colour, random jitter, scale and rotation)", width="stretch")
             with c1:
                 show_patches(ctx, train, ex, rf, channel, top, f"Top {K}: where channel {channel} fires most",
                              "u_top", 0)
