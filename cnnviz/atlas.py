@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .checkpoints import Checkpoint, CheckpointError, checkpoint_data
+from .checkpoints import Checkpoint, CheckpointError, checkpoint_data, held_out_data
 from .data import DatasetError
 from .evaluate import predict_logits
 from .figures.filters import png_bytes
@@ -61,9 +61,9 @@ def write_unit_atlas(ckpt: Checkpoint, data: str | Path, out_dir: str | Path, la
     ex = cached_unit_examples(ckpt, train, "train", layer, progress=progress)
     rf = layer_rf(ckpt.model, layer, meta.input_size)
     try:
-        held_name, held = "test", checkpoint_data(meta, data, "test", progress=progress)
-    except (DatasetError, CheckpointError):
-        held_name, held = "val", (checkpoint_data(meta, data, "val", progress=progress) if meta.split else None)
+        held_name, held = held_out_data(meta, data, progress=progress)
+    except (DatasetError, CheckpointError):  # no test split and no recorded validation split
+        held_name, held = "test", None
     knock = held is not None and len(held) > 0 and held.labelled
     before = predict_logits(ckpt.model, held.images, meta.normalization) if knock else None
 

@@ -38,7 +38,7 @@ from .state_dicts import file_sha256, load_weights, read_state_dict, read_weight
 
 __all__ = [
     "FORMAT", "IMAGENET_NORMALIZATION", "RESIZE_MODES", "Checkpoint", "CheckpointError", "CheckpointMeta",
-    "check_description", "checkpoint_data", "file_sha256", "import_weights", "load_checkpoint", "load_snapshots",
+    "check_description", "checkpoint_data", "file_sha256", "held_out_data", "import_weights", "load_checkpoint", "load_snapshots",
     "load_weights", "paths_for", "prepare_output", "read_state_dict", "save_checkpoint", "snapshots_path",
     "software_versions", "untuple",
 ]
@@ -253,6 +253,19 @@ def checkpoint_data(meta: CheckpointMeta, data: str | Path, split: str = "test",
             train_part, val_part = meta.split.apply(full)
             ds = val_part if split == "val" else train_part
     return ds.relabel(meta.classes)
+
+
+def held_out_data(meta: CheckpointMeta, data: str | Path, cache_dir: str | Path | None = None,
+                  progress: bool = False) -> tuple[str, ImageDataset]:
+    """``("test", images)`` when ``data`` has a test split, else ``("val", ...)``: the
+    checkpoint's held-out validation images (a Simpsons folder, or a gallery taken from the
+    validation split). Without a recorded split the test split's error stands."""
+    try:
+        return "test", checkpoint_data(meta, data, "test", cache_dir, progress)
+    except (DatasetError, CheckpointError):
+        if meta.split is None:
+            raise
+        return "val", checkpoint_data(meta, data, "val", cache_dir, progress)
 
 
 # The user-weights import builds on everything above (imported last: it imports this module).

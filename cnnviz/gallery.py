@@ -33,6 +33,7 @@ from .atomic import FileGroup
 from .checkpoint_meta import CheckpointMeta
 from .data import DatasetError, ImageDataset, Preprocess, load_dataset
 from .data.splits import SplitSpec
+from .state_dicts import file_sha256
 
 __all__ = [
     "ATTRIBUTIONS", "CODECS", "GALLERY_FORMAT", "MAX_GALLERY_BYTES", "CodecTrial", "GalleryError", "GalleryMeta",
@@ -328,21 +329,11 @@ def make_gallery(meta: CheckpointMeta, data: str | Path, out: str | Path, made_f
         split = None if meta.split is None else {k: v for k, v in meta.split.to_dict().items() if k != "val_indices"}
         gm = GalleryMeta(meta.dataset, list(meta.classes), pre.to_dict(), made_for, split, chosen.codec,
                          worst, round(err_sum / n, 4), records["train"], records["heldout"],
-                         attribution, trials, _sha256(tmp_zip),
+                         attribution, trials, file_sha256(tmp_zip),
                          created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         group.stage(json_path).write_text(json.dumps(gm.to_dict(), indent=1))
         group.commit()
     return gm
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_gallery_meta(path: str | Path) -> GalleryMeta:

@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .checkpoints import Checkpoint, CheckpointError, checkpoint_data
-from .data import IMAGE_EXTENSIONS, DatasetError, ImageDataset, Preprocess, UnreadableImage, decode_image
+from .checkpoints import Checkpoint, checkpoint_data, held_out_data
+from .data import IMAGE_EXTENSIONS, ImageDataset, Preprocess, UnreadableImage, decode_image
 from .evaluate import softmax
 from .figures.attribution import colorize
 from .figures.confusion import confusion_heatmap
@@ -156,7 +156,7 @@ def write_lecture_figures(ckpt: Checkpoint, out_dir: str | Path, data: str | Pat
     test: ImageDataset | None = None
     held = "test"
     if data is not None:
-        held, test = _held_out(ckpt, data, progress)
+        held, test = held_out_data(ckpt.meta, data, progress=progress)
     if given_picture is not None:
         picture = given_picture
     elif test is not None and len(test):
@@ -175,17 +175,6 @@ def write_lecture_figures(ckpt: Checkpoint, out_dir: str | Path, data: str | Pat
     if test is not None and test.labelled and data is not None:
         _write_neighbours_and_confusion(ckpt, data, test, out, res, k, progress, held)
     return res
-
-
-def _held_out(ckpt: Checkpoint, data: str | Path, progress: bool) -> tuple[str, ImageDataset]:
-    """``("test", images)`` when ``data`` has a test split, else the checkpoint's held-out
-    validation split (a Simpsons folder, or a gallery taken from the validation split)."""
-    try:
-        return "test", checkpoint_data(ckpt.meta, data, "test", progress=progress)
-    except (DatasetError, CheckpointError):
-        if ckpt.meta.split is None:
-            raise
-        return "val", checkpoint_data(ckpt.meta, data, "val", progress=progress)
 
 
 def _write_neighbours_and_confusion(ckpt: Checkpoint, data: str | Path, test: ImageDataset, out: Path,

@@ -906,3 +906,12 @@ def test_cli_gallery_refuses_empty_parts_and_no_room(cli_checkpoint, tmp_path, c
     assert errors == ["cnnviz gallery: error: a gallery needs at least 1 training and 1 held-out image and a "
                       f"size limit above 0 ({got})"]
     assert not out.parent.exists()
+
+
+def test_held_out_data_takes_the_galleries_held_out_part(flat_val, tt_png):
+    from cnnviz.checkpoints import held_out_data
+
+    name, held = held_out_data(flat_val.meta, flat_val.zip)
+    assert name == "val" and held.ids == list(flat_val.gm.heldout.ids)
+    name, held = held_out_data(tt_png.meta, tt_png.zip)
+    assert name == "test" and held.ids == list(tt_png.gm.heldout.ids)
