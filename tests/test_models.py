@@ -11,7 +11,7 @@ from cnnviz.models import CNN, get_model, list_models, model_spec, register_mode
 from cnnviz.models.alexnet import AlexNetStyle
 from cnnviz.models.cifar import CifarFastNet
 
-EXPECTED = {"alexnet", "alexnet_style", "cifar_fast", "cifar_lecture", "fast_lecture64", "resnet18", "vgg11"}
+EXPECTED = {"alexnet", "alexnet_style", "cifar_fast", "cifar_lecture", "fast_lecture64", "fast_lecture96", "resnet18", "vgg11"}
 NUM_CLASSES = 5
 
 
@@ -218,10 +218,20 @@ def test_fast_lecture64_halves_64_px_to_the_cifar_grid_with_a_learned_7x7_stride
         assert model.embed(torch.zeros(2, 3, 64, 64)).shape == (2, 4096)
         assert model.stem_conv(torch.zeros(1, 3, 64, 64)).shape == (1, 48, 32, 32)
     assert get_model("cifar_lecture", 10, 32, widths=(8, 8, 8), stem_stride=2).embed_dim == 8 * 2 * 2
-    with pytest.raises(ValueError, match=r"^stem_stride must be 1 or 2, got 3$"):
-        get_model("cifar_lecture", 10, 32, stem_stride=3)
+    with pytest.raises(ValueError, match=r"^stem_stride must be 1, 2, 3 or 4, got 5$"):
+        get_model("cifar_lecture", 10, 32, stem_stride=5)
     spec = model_spec("fast_lecture64").train_defaults
     assert spec["batch_size"] == 256 and spec["lr"] == pytest.approx(model_spec("cifar_lecture").train_defaults["lr"] / 4)
+
+
+def test_fast_lecture96_brings_96_px_to_the_same_grid_with_a_9x9_stride_3_stem():
+    model = get_model("fast_lecture96", 20, 96)
+    conv = model.first_conv
+    assert conv.weight.shape == (48, 3, 9, 9) and conv.stride == (3, 3) and conv.padding == (4, 4)
+    assert model.embed_dim == 4096
+    with torch.no_grad():
+        assert model.stem_conv(torch.zeros(1, 3, 96, 96)).shape == (1, 48, 32, 32)
+        assert model.embed(torch.zeros(2, 3, 96, 96)).shape == (2, 4096)
 
 
 def test_cifar_fast_inference_pool_equals_max_pool():
