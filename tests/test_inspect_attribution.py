@@ -10,7 +10,7 @@ from torch import nn
 
 from cnnviz.figures.attribution import attribution_figure, colorize, overlay
 from cnnviz.inputs import Normalization
-from cnnviz.inspect.attribution import METHODS, Attribution, attribute, occlusion_geometry
+from cnnviz.inspect.attribution import METHODS, Attribution, attribute, attribution_maps, occlusion_geometry
 from cnnviz.models import CNN, get_model
 
 # Captum warns on every GuidedBackprop call that it sets (and later removes) ReLU hooks.
@@ -146,11 +146,40 @@ def test_every_method_gives_normalised_maps_and_leaves_model_as_found(arch):
     assert leftover_hooks(model) == []
 
 
-def test_guided_backprop_says_when_it_is_plain_gradients():
-    gelu = attribute(tiny("cifar_fast"), random_image(16), NORM, 0, methods=("guided_backprop",))
-    relu = attribute(tiny("alexnet_style"), random_image(16), NORM, 0, methods=("guided_backprop",))
-    assert "GELU" in gelu["guided_backprop"].note and "plain" in gelu["guided_backprop"].note
-    assert relu["guided_backprop"].note == ""
+def test_guided_backprop_equals_captums_on_relu_and_guides_gelu_too():
+    from captum.attr import GuidedBackprop
+
+    from cnnviz.hooks import model_view
+    from cnnviz.inputs import to_input
+
+    relu_net, img = tiny("alexnet_style"), random_image(16)
+    ours = attribute(relu_net, img, NORM, 1, methods=("guided_backprop",))["guided_backprop"]
+    x = to_input(img, NORM).requires_grad_(True)
+    theirs = GuidedBackprop(model_view(relu_net)).attribute(x, target=1)[0]
+    np.testing.assert_allclose(ours.raw, theirs.detach().numpy(), rtol=1e-5, atol=1e-7)
+    assert ours.note == ""
+    gelu_net = tiny("cifar_fast")
+    out = attribute(gelu_net, img, NORM, 0, methods=("guided_backprop", "saliency"))
+    assert out["guided_backprop"].note == ""  # GELU is guided too, not left as plain gradients
+    assert not np.allclose(np.abs(out["guided_backprop"].raw).max(0), out["saliency"].raw.max(0))
+    assert leftover_hooks(gelu_net) == [] and leftover_hooks(relu_net) == []
+    bare = attribute(LinearNet(), random_image(16), NORM, 0, methods=("guided_backprop",))["guided_backprop"]
+    assert bare.note.startswith("no activation modules in this model")
+
+
+def test_attribution_maps_batch_equals_one_image_at_a_time():
+    model = tiny("cifar_fast")
+    imgs = np.stack([random_image(16, seed=s) for s in range(3)])
+    targets = [0, 2, 1]
+    for method in METHODS:
+        batch = attribution_maps(model, imgs, NORM, targets, method, **FAST)
+        assert batch.shape == (3, 16, 16) and batch.dtype == np.float32
+        for i, t in enumerate(targets):
+            one = attribute(model, imgs[i], NORM, t, methods=(method,), **FAST)[method].map
+            np.testing.assert_allclose(batch[i], one, atol=2e-5, err_msg=method)
+    assert attribution_maps(model, imgs[:0], NORM, [], "saliency").shape == (0, 16, 16)
+    with pytest.raises(ValueError, match=r"^2 targets for 3 images$"):
+        attribution_maps(model, imgs, NORM, [0, 1], "saliency")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def attribution_figure(image: np.ndarray, attributions: Mapping[str, Attribution
     """One row: the input, then one overlay per method (in the mapping's order), titled.
 
     ``image``: ``(H, W, 3) uint8``, the image the attributions were computed on. Methods with a
-    note (e.g. guided backprop on a GELU network) get a dagger in their title and the note below.
+    note (e.g. guided backprop on a network without activation modules) get a dagger in their title and the note below.
     """
     items = list(attributions.values())
     titles, notes = ["input"], []

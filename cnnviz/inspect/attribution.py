@@ -12,8 +12,10 @@ resolution plus the method's raw output. The methods come from Captum:
   at the layer's resolution, then upsampled bilinearly to the input size;
 * ``occlusion``: score drop when a square patch is replaced by the baseline (mean colour);
   positive part kept;
-* ``guided_backprop``: gradients in which every ``nn.ReLU`` also blocks negative gradients
-  (absolute value, max over colour channels).
+* ``guided_backprop``: gradients in which every activation module (``nn.ReLU`` as in the paper,
+  and likewise GELU, SiLU and the others) also blocks negative gradients (absolute value, max over
+  colour channels). On a ReLU network this is Captum's ``GuidedBackprop`` exactly (tested);
+  Captum guides only ``nn.ReLU``, which on a GELU network would leave plain gradients.
 
 Gradients are taken with ``torch.autograd.grad`` with respect to the input only, so no ``.grad``
 ever accumulates on the model's parameters. Captum runs on a private view of the model
@@ -31,7 +33,7 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from captum.attr import GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
+from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
 from torch import nn
 
 from ..hooks import model_view
@@ -39,13 +41,13 @@ from ..inputs import Normalization, to_input
 from ..runtime import device_of
 from ..models.base import CNN
 
-__all__ = ["METHODS", "Attribution", "attribute", "occlusion_geometry"]
+__all__ = ["METHODS", "Attribution", "attribute", "attribution_maps", "occlusion_geometry"]
 
 METHODS: tuple[str, ...] = ("saliency", "integrated_gradients", "grad_cam", "occlusion", "guided_backprop")
 
-# Activations whose backward pass GuidedBackprop leaves alone (it only hooks nn.ReLU modules).
-_OTHER_ACTIVATIONS = (
-    nn.GELU, nn.SiLU, nn.Mish, nn.ELU, nn.CELU, nn.SELU, nn.LeakyReLU, nn.PReLU, nn.Hardtanh,
+# Activation modules whose backward pass guided backprop clamps to non-negative gradients.
+_ACTIVATIONS = (
+    nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Mish, nn.ELU, nn.CELU, nn.SELU, nn.LeakyReLU, nn.PReLU, nn.Hardtanh,
     nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.Tanh, nn.Sigmoid,
 )
 
@@ -104,32 +106,100 @@ def attribute(
         model, image, target, methods, layer, ig_steps, internal_batch_size, occlusion_window,
         occlusion_stride)
 
-    device = device_of(model)
-    model = model_view(model)  # eval, no in-place activations; Captum's hooks stay on the view
+    x = to_input(image, norm, device_of(model))  # (1, 3, H, W) float32
+    view = model_view(model)  # eval, no in-place activations; hooks stay on the view
     out: dict[str, Attribution] = {}
-    with torch.inference_mode(False), torch.enable_grad():
-        x = to_input(image, norm, device).requires_grad_(True)  # (1, 3, H, W) float32
-        for method in dict.fromkeys(methods):
-            if method == "saliency":
-                raw = Saliency(model).attribute(x, target=target, abs=True)[0]
-                out[method] = _result(method, raw, raw.amax(0), target)
-            elif method == "integrated_gradients":
-                raw = IntegratedGradients(model).attribute(
-                    x, baselines=torch.zeros_like(x), target=target, n_steps=ig_steps,
-                    internal_batch_size=internal_batch_size)[0]
-                out[method] = _result(method, raw, raw.abs().sum(0), target)
-            elif method == "grad_cam":
-                raw, heat = _grad_cam(model, x, target, gc_layer)
-                out[method] = _result(method, raw, heat, target, layer=gc_layer)
-            elif method == "occlusion":
-                raw = Occlusion(model).attribute(
-                    x, sliding_window_shapes=(3, window, window), strides=(3, stride, stride),
-                    baselines=0.0, target=target, perturbations_per_eval=internal_batch_size)[0].mean(0)
-                out[method] = _result(method, raw, raw, target)
-            else:  # guided_backprop
-                raw = GuidedBackprop(model).attribute(x, target=target)[0]
-                out[method] = _result(method, raw, raw.abs().amax(0), target, note=_guided_note(model))
+    for method in dict.fromkeys(methods):
+        raw, heat = _run(view, x, torch.tensor([target]), method, gc_layer, ig_steps, internal_batch_size,
+                         window, stride)
+        out[method] = _result(method, raw[0], heat[0], target, layer=gc_layer if method == "grad_cam" else None,
+                              note=_guided_note(view) if method == "guided_backprop" else "")
     return out
+
+
+def attribution_maps(
+    model: CNN,
+    images: np.ndarray | torch.Tensor,
+    norm: Normalization | None,
+    targets: Sequence[int] | np.ndarray,
+    method: str,
+    layer: str | None = None,
+    ig_steps: int = 32,
+    internal_batch_size: int = 16,
+    occlusion_window: int | None = None,
+    occlusion_stride: int | None = None,
+) -> np.ndarray:
+    """One method's maps for a batch: ``(N, H, W) float32``, each in ``[0, 1]`` as
+    :attr:`Attribution.map` (the same numbers :func:`attribute` gives one image at a time).
+
+    ``images``: ``(N, H, W, 3) uint8`` with ``norm``, or the model's input ``(N, 3, H, W) float32``
+    with ``norm=None``. ``targets``: one class per image. Other arguments as :func:`attribute`."""
+    if isinstance(images, torch.Tensor) and norm is None:
+        x = images.float().to(device_of(model))
+        probe = np.zeros((x.shape[2], x.shape[3], 3), np.uint8)
+    else:
+        images = np.asarray(images)
+        if images.ndim != 4:
+            raise ValueError(f"images must be (N, H, W, 3) uint8, got {images.shape} {images.dtype}")
+        probe = np.zeros(images.shape[1:], images.dtype)
+        x = to_input(images, norm, device_of(model)) if len(images) else None
+    targets = [int(t) for t in np.asarray(targets).reshape(-1)]
+    if x is None or not targets:
+        return np.zeros((0,) + probe.shape[:2], np.float32)
+    if len(targets) != x.shape[0]:
+        raise ValueError(f"{len(targets)} targets for {x.shape[0]} images")
+    (method,), _, _, gc_layer, window, stride = _checked_arguments(
+        model, probe, targets[0], (method,), layer, ig_steps, internal_batch_size, occlusion_window,
+        occlusion_stride)
+    for t in targets:
+        _check_target(model, t)
+    _, heat = _run(model_view(model), x, torch.tensor(targets), method, gc_layer, ig_steps,
+                   internal_batch_size, window, stride)
+    return _normalised(heat).cpu().numpy()
+
+
+def _run(view: nn.Module, x: torch.Tensor, targets: torch.Tensor, method: str, gc_layer: str | None,
+         ig_steps: int, internal_batch_size: int, window: int, stride: int
+         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(raw, heat)`` of one method for a batch on a private view: raw ``(N, 3, H, W)`` or
+    ``(N, H, W)``, heat ``(N, H, W)`` before normalisation."""
+    targets = targets.to(x.device)
+    with torch.inference_mode(False), torch.enable_grad():
+        x = x.detach().clone().requires_grad_(True)
+        if method == "saliency":
+            raw = Saliency(view).attribute(x, target=targets, abs=True)
+            return raw, raw.amax(1)
+        if method == "integrated_gradients":
+            raw = IntegratedGradients(view).attribute(
+                x, baselines=torch.zeros_like(x), target=targets, n_steps=ig_steps,
+                internal_batch_size=max(internal_batch_size, len(x)))
+            return raw, raw.abs().sum(1)
+        if method == "grad_cam":
+            return _grad_cam(view, x, targets, gc_layer)
+        if method == "occlusion":
+            raw = Occlusion(view).attribute(
+                x, sliding_window_shapes=(3, window, window), strides=(3, stride, stride),
+                baselines=0.0, target=targets, perturbations_per_eval=internal_batch_size).mean(1)
+            return raw, raw
+        raw = _guided_backprop(view, x, targets)
+        return raw, raw.abs().amax(1)
+
+
+def _guided_backprop(view: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Input gradient of the target logits with every activation module's input gradient clamped
+    at zero (Springenberg et al.'s rule, for any activation). Hooks live on the private view."""
+    def clamp(module, grad_input, grad_output):
+        return tuple(None if g is None else F.relu(g) for g in grad_input)
+
+    handles = [m.register_full_backward_hook(clamp) for m in view.modules() if isinstance(m, _ACTIVATIONS)]
+    try:
+        logits = view(x)
+        picked = logits.gather(1, targets.view(-1, 1)).sum()
+        (grad,) = torch.autograd.grad(picked, x)
+    finally:
+        for h in handles:
+            h.remove()
+    return grad
 
 
 # ------------------------------------------------------------------------------------------------
@@ -186,8 +256,8 @@ def _grad_cam_layer(model: CNN, layer: str | None) -> str:
     return layer
 
 
-def _grad_cam(model: CNN, x: torch.Tensor, target: int, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grad-CAM of ``layer`` at ``x``'s size: ``(signed, ReLU'd)``, each ``(H, W)``.
+def _grad_cam(model: CNN, x: torch.Tensor, target: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grad-CAM of ``layer`` at ``x``'s size: ``(signed, ReLU'd)``, each ``(N, H, W)``.
 
     The heat map is ReLU'd at the layer's resolution and then upsampled bilinearly, as in the
     paper (and pytorch_grad_cam); ReLU after upsampling would blur zero crossings differently."""
@@ -196,27 +266,26 @@ def _grad_cam(model: CNN, x: torch.Tensor, target: int, layer: str) -> tuple[tor
         raise ValueError(f"layer {layer!r} has no spatial output (Grad-CAM needs (N, C, h, w)); pick a "
                          f"convolutional layer from model.layer_names()")
     both = LayerAttribution.interpolate(torch.cat([cam, F.relu(cam)], 1), tuple(x.shape[-2:]),
-                                        interpolate_mode="bilinear")[0]
-    return both[0], both[1]
+                                        interpolate_mode="bilinear")
+    return both[:, 0], both[:, 1]
 
 
 def _guided_note(model: nn.Module) -> str:
-    others = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _OTHER_ACTIVATIONS)})
-    has_relu = any(isinstance(m, nn.ReLU) for m in model.modules())
-    if not has_relu:
-        return ("no nn.ReLU modules in this model" + (f" ({', '.join(others)} instead)" if others else "")
-                + ": Captum's GuidedBackprop only changes the backward pass of nn.ReLU, so this map is "
-                "the plain input gradient")
-    if others:
-        return (f"only nn.ReLU modules are guided; {', '.join(others)} activations pass plain gradients")
-    return ""
+    if any(isinstance(m, _ACTIVATIONS) for m in model.modules()):
+        return ""
+    return ("no activation modules in this model (functional activations cannot be hooked), so this map "
+            "is the plain input gradient")
 
 
 def _result(method: str, raw: torch.Tensor, heat: torch.Tensor, target: int, layer: str | None = None,
             note: str = "") -> Attribution:
     """Package tensors: ``heat`` (H, W) -> positive part scaled so its maximum is 1."""
-    heat = torch.nan_to_num(F.relu(heat.detach().float()), nan=0.0, posinf=0.0)
-    peak = heat.max()
-    heat = heat / peak if peak > 0 else torch.zeros_like(heat)
-    return Attribution(method, heat.cpu().numpy().astype(np.float32),
+    return Attribution(method, _normalised(heat[None])[0].cpu().numpy(),
                        raw.detach().float().cpu().numpy().astype(np.float32), target, layer, note)
+
+
+def _normalised(heat: torch.Tensor) -> torch.Tensor:
+    """``(N, H, W)`` -> float32, positive part, each map divided by its maximum (zero maps stay zero)."""
+    heat = torch.nan_to_num(F.relu(heat.detach().float()), nan=0.0, posinf=0.0)
+    peak = heat.flatten(1).amax(1).view(-1, 1, 1) if heat.numel() else heat
+    return torch.where(peak > 0, heat / peak.clamp_min(1e-30), torch.zeros_like(heat)).float()
