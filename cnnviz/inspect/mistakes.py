@@ -158,14 +158,16 @@ def rank_mistakes(labels: np.ndarray, logits: np.ndarray, order: Order = "confid
 def find_data_issues(labels: np.ndarray, probs: np.ndarray, features: np.ndarray, out_of_sample: bool,
                      k: int = 10) -> DataIssues:
     """cleanlab ``Datalab`` label, outlier and near-duplicate checks on ``(N,)`` labels, ``(N, K)``
-    predicted probabilities and ``(N, D)`` features (kNN with ``k`` neighbours)."""
+    predicted probabilities and ``(N, D)`` features (kNN with ``k`` neighbours, fewer when there
+    are at most ``k`` images)."""
     from cleanlab import Datalab
 
     labels = np.asarray(labels, np.int64)
     if labels.min(initial=0) < 0:
         raise ValueError("every image needs a label (found -1): label issues need the given labels")
-    if len(labels) <= k:
-        raise ValueError(f"need more than k={k} images to look for data issues, got {len(labels)}")
+    if len(labels) < 3:
+        raise ValueError(f"need at least 3 images to look for data issues, got {len(labels)}")
+    k = min(k, len(labels) - 1)
     lab = Datalab(data={"label": labels}, label_name="label", verbosity=0)
     lab.find_issues(pred_probs=np.asarray(probs, np.float64), features=np.asarray(features, np.float32),
                     issue_types={"label": {"k": k}, "outlier": {"k": k}, "near_duplicate": {"k": k}})
@@ -267,7 +269,7 @@ def channel_contributions(model: CNN, image: np.ndarray, norm: Normalization, ta
     handle = module.register_forward_hook(hook)
     try:
         with torch.inference_mode(False), torch.enable_grad():
-            x = to_input(image, norm, device_of(model))
+            x = to_input(image, norm, device_of(model)).requires_grad_(True)  # loaded weights may be frozen
             logit = view(x)[0, int(target)]
             (grad,) = torch.autograd.grad(logit, kept["a"])
     finally:

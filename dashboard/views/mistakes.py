@@ -8,10 +8,20 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.state import eval_split, features, need_data, sidebar, url_choice, url_int
+from dashboard.state import (
+    Context, eval_split, features, need_data, neighbour_index, sidebar, url_choice, url_int,
+)
+from dashboard.widgets import conv_layers, unit_link
+from cnnviz.evaluate import softmax
+from cnnviz.figures.attribution import overlay
 from cnnviz.figures.confusion import class_metrics_figure, confusion_heatmap, readable_class_names
 from cnnviz.inspect.confusion import ConfusionResult, cell_examples, confusion_from_logits, most_confused_pairs
 from cnnviz.inspect.features import FeatureSet
+from cnnviz.inspect.mistakes import (
+    ORDERS, DataIssues, MistakeCard, NearDuplicateThreshold, cached_data_issues, cached_near_duplicate_threshold,
+    is_out_of_sample, mistake_card, rank_mistakes,
+)
+from cnnviz.data import ImageDataset
 
 PER_PAGE = 24
 COLS = 6
@@ -22,6 +32,93 @@ THUMB = 128  # px: small CIFAR images are enlarged (nearest neighbour) so faces 
 def confusion(sha: str, data: str, split: str, _fs: FeatureSet, classes: tuple[str, ...]) -> ConfusionResult:
     """Confusion of the split's single-view predictions (the logits cached with its features)."""
     return confusion_from_logits(_fs.labels, _fs.logits, list(classes))
+
+
+ORDER_NAMES = {"confidence": "Confidence in the wrong class", "margin": "Margin over the true class",
+               "label_issue": "Label issue (cleanlab)"}
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _issues(sha: str, data: str, split: str, _ckpt, _ds: ImageDataset, _fs: FeatureSet) -> DataIssues | str:
+    try:
+        with st.spinner(f"Looking for label errors, near-duplicates and outliers among the {split} images "
+                        "(cleanlab; once, cached on disk after)..."):
+            return cached_data_issues(_ckpt, _ds, split, _fs.features, _fs.logits)
+    except ValueError as e:
+        return f"No cleanlab checks on these images: {e}."
+
+
+def data_issues(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str) -> DataIssues | str:
+    """cleanlab's findings on the split, or a line saying why there are none."""
+    return _issues(ctx.ckpt.sha256, str(ctx.data), split, ctx.ckpt, ds, fs)
+
+
+@st.cache_data(show_spinner="Calibrating the near-duplicate distance (once)...", max_entries=8)
+def _threshold(sha: str, data: str, _ckpt, _train: ImageDataset) -> NearDuplicateThreshold:
+    return cached_near_duplicate_threshold(_ckpt, _train)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _card(sha: str, data: str, split: str, index: int, layer: str, threshold: float, _ckpt, _image: np.ndarray,
+          _true: int, _logits: np.ndarray, _feats: np.ndarray, _index, _train_labels: np.ndarray,
+          flags: tuple[str, ...]) -> MistakeCard:
+    return mistake_card(_ckpt.model, _image, _ckpt.meta.normalization, _true, _logits, _feats, _index,
+                        _train_labels, threshold, layer=layer, index=index, flags=flags)
+
+
+def _open_card(index: int) -> None:
+    st.query_params["card"] = str(index)
+
+
+def _close_card() -> None:
+    st.query_params.pop("card", None)
+
+
+def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int, issues: DataIssues | None,
+              names: list[str]) -> None:
+    """The mistake card of image ``i``: top-3, Grad-CAM for the predicted and the true class,
+    nearest training images, and the channels that pushed the prediction."""
+    got = features(ctx, "train")
+    convs = conv_layers(ctx)
+    if got is None or not convs or int(fs.labels[i]) < 0:
+        return
+    train, tfs = got
+    threshold = _threshold(ctx.ckpt.sha256, str(ctx.data), ctx.ckpt, train)
+    index = neighbour_index(ctx, "features", tfs.features)
+    flags = issues.flags(i) if issues is not None else ()
+    card = _card(ctx.ckpt.sha256, str(ctx.data), split, i, convs[-1], threshold.threshold, ctx.ckpt, ds.images[i],
+                 int(fs.labels[i]), fs.logits[i], fs.features[i], index, tfs.labels, flags)
+    with st.container(border=True, key="m_card"):
+        head, close = st.columns([5, 1])
+        head.markdown(f"#### Mistake card: {split} #{i}, {names[card.true]} predicted as {names[card.pred]}")
+        close.button("Close", key="m_card_close", on_click=_close_card, icon=":material/close:")
+        sample = "out-of-sample" if is_out_of_sample(split) else "in-sample (a training image)"
+        verdicts = [sample] + list(card.flags)
+        if card.likely_label_error:
+            verdicts.append("likely label error: its nearest training images carry the predicted class")
+        st.markdown(" · ".join(f":orange-badge[{v}]" if v != sample else f":blue-badge[{v}]" for v in verdicts))
+        cols = st.columns(4)
+        cols[0].image(enlarge(ds.images[i], 192), caption=fs.ids[i], width=192)
+        cols[0].caption(" · ".join(f"{names[c]} {p:.1%}" for c, p in card.top))
+        cols[1].image(enlarge(overlay(ds.images[i], card.cam_pred), 192), width=192,
+                      caption=f"Grad-CAM for {names[card.pred]} (predicted)")
+        cols[2].image(enlarge(overlay(ds.images[i], card.cam_true), 192), width=192,
+                      caption=f"Grad-CAM for {names[card.true]} (true)")
+        with cols[3]:
+            st.markdown(f"**Channels of {card.layer} that pushed {names[card.pred]} most**")
+            for ch, v in zip(card.channels, card.contributions):
+                st.caption(f"channel {int(ch)}: {v:+.3g}")
+                unit_link(ctx, card.layer, int(ch))
+        st.markdown(f"**Nearest training images** (cosine distance of the penultimate features; near-duplicate "
+                    f"below {threshold.threshold:.3g}, the {threshold.percentile:.0f}th percentile of the distance "
+                    f"between {threshold.n} images and lightly changed copies of themselves)")
+        ncols = st.columns(len(card.neighbours))
+        for col, r, lab, d, near in zip(ncols, card.neighbours, card.neighbour_labels, card.neighbour_distances,
+                                        card.near_duplicate):
+            col.image(enlarge(train.images[int(r)], 128), width=128)
+            mark = " · :red[near-duplicate]" if near else ""
+            agree = " (= predicted)" if int(lab) == card.pred else ""
+            col.caption(f"{names[int(lab)]}{agree} · {d:.3f}{mark}")
 
 
 def clickable(fig: go.Figure, k: int) -> go.Figure:
@@ -63,7 +160,15 @@ def enlarge(image: np.ndarray, width: int = THUMB) -> np.ndarray:
 ctx = sidebar()
 st.title("Mistakes")
 if ctx is not None and need_data(ctx):
-    split = eval_split(ctx)
+    held_out = eval_split(ctx)
+    split = st.radio("Images", [held_out, "train"], horizontal=True, key="m_split",
+                     index=[held_out, "train"].index(url_choice("split", [held_out, "train"], held_out)),
+                     format_func=lambda s: "training images (in-sample)" if s == "train" else
+                     f"held-out {s} images (out-of-sample)",
+                     help="Held-out images were never trained on: their mistakes and label scores are honest. "
+                          "On training images the model is overconfident, but label errors in its training data "
+                          "show there too.")
+    st.query_params["split"] = split
     got = features(ctx, split)
     if got is not None:
         ds, fs = got
@@ -82,9 +187,9 @@ if ctx is not None and need_data(ctx):
                    "(or a row of the table) to see its images below.")
 
         # The chosen cell lives in the URL (true, pred); the click callbacks above set it too.
-        if not all(isinstance(st.session_state.get(key), int) and 0 <= st.session_state[key] < k
+        if not all(isinstance(st.session_state.get(key), int) and 0 <= st.session_state[key] <= k
                    for key in ("m_true", "m_pred")):
-            qt, qp = url_int("true", 0, k - 1), url_int("pred", 0, k - 1)
+            qt, qp = url_int("true", 0, k), url_int("pred", 0, k)  # k: any class
             if qt is not None and qp is not None:
                 _set_cell(qt, qp)
             else:
@@ -117,25 +222,64 @@ if ctx is not None and need_data(ctx):
                 st.success("No mistakes at all on this split.")
 
         st.subheader("Images of a cell")
-        c1, c2 = st.columns(2)
-        true = c1.selectbox("True class", range(k), format_func=names.__getitem__, key="m_true")
-        pred = c2.selectbox("Predicted as", range(k), format_func=names.__getitem__, key="m_pred")
+        issues = data_issues(ctx, ds, fs, split)
+        if isinstance(issues, str):
+            st.caption(issues)
+            issues = None
+        else:
+            sample = "out-of-sample: the model never trained on these images" if issues.out_of_sample else \
+                "in-sample: the model trained on these images, so its probabilities are overconfident and " \
+                "fewer label errors show"
+            st.caption(f"cleanlab flags **{int(issues.is_label_issue.sum()):,}** suspected label errors, "
+                       f"**{int(issues.is_near_duplicate.sum()):,}** near-duplicates and "
+                       f"**{int(issues.is_outlier.sum()):,}** outliers among these {len(ds):,} images "
+                       f"(predictions {sample}).")
+        c1, c2, c3 = st.columns(3)
+        true = c1.selectbox("True class", range(k + 1), format_func=lambda i: "any class" if i == k else names[i],
+                            key="m_true")
+        pred = c2.selectbox("Predicted as", range(k + 1), format_func=lambda i: "any class" if i == k else names[i],
+                            key="m_pred")
         st.query_params["true"], st.query_params["pred"] = str(true), str(pred)
-        examples = cell_examples(fs.labels, fs.logits, true, pred, ids=fs.ids, top_k=3)
-        verdict = "correctly classified" if true == pred else f"predicted as {names[pred]}"
-        st.markdown(f"**{len(examples)}** {names[true]} images {verdict}, most confident first.")
+        orders = [o for o in ORDERS if o != "label_issue" or issues is not None]
+        order = c3.selectbox("Order mistakes by", orders, key="m_order", format_func=ORDER_NAMES.__getitem__,
+                             index=orders.index(url_choice("order", orders, "confidence")),
+                             help="Confidence: probability of the wrong class. Margin: wrong minus true "
+                                  "class probability. Label issue: cleanlab's label quality, lowest first.")
+        st.query_params["order"] = order
+        keep = {"model": ctx.name, "data": str(ctx.data)}
+        if true == pred and true < k:  # a diagonal cell: the correct ones, most confident first
+            examples = [(ex.index, ex.confidence, ex.top, ()) for ex in
+                        cell_examples(fs.labels, fs.logits, true, pred, ids=fs.ids, top_k=3)]
+            what = f"{names[true]} images correctly classified, most confident first"
+        else:
+            ranked = rank_mistakes(fs.labels, fs.logits, order, None if true == k else true,
+                                   None if pred == k else pred, ids=fs.ids, issues=issues)
+            probs = softmax(fs.logits[[m.index for m in ranked]].astype(np.float64)) if ranked else None
+            examples = [(m.index, m.confidence, [(int(c), float(probs[j, c])) for c in np.argsort(-probs[j])[:3]],
+                         m.flags) for j, m in enumerate(ranked)]
+            who = "images of any class" if true == k else f"{names[true]} images"
+            verdict = "wrongly classified" if pred == k else f"predicted as {names[pred]}"
+            what = f"{who} {verdict}, by {ORDER_NAMES[order].lower()}"
+        card = url_int("card", 0, len(ds) - 1)
+        if card is not None:
+            show_card(ctx, ds, fs, split, card, issues, names)
+        st.markdown(f"**{len(examples)}** {what}.")
         if examples:
             pages = (len(examples) + PER_PAGE - 1) // PER_PAGE
-            page = (st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"m_page_{true}_{pred}")
+            page = (st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"m_page_{true}_{pred}_{order}")
                     if pages > 1 else 1)
-            keep = {"model": ctx.name, "data": str(ctx.data)}
             cols = st.columns(COLS)
-            for j, ex in enumerate(examples[(page - 1) * PER_PAGE: page * PER_PAGE]):
+            for j, (i, conf, top, flags) in enumerate(examples[(page - 1) * PER_PAGE: page * PER_PAGE]):
                 with cols[j % COLS]:
-                    st.image(enlarge(ds.images[ex.index]), width=THUMB, caption=f"#{ex.index} · {ex.confidence:.0%}")
-                    st.caption(" · ".join(f"{names[c]} {p:.0%}" for c, p in ex.top), help=ex.id)
+                    st.image(enlarge(ds.images[i]), width=THUMB, caption=f"#{i} · {conf:.0%}")
+                    st.caption(" · ".join(f"{names[c]} {p:.0%}" for c, p in top)
+                               + "".join(f"  \n:orange[{f}]" for f in flags), help=fs.ids[i])
+                    if int(fs.labels[i]) != int(top[0][0]):
+                        st.button("Mistake card", key=f"m_card_{i}", icon=":material/quiz:",
+                                  on_click=_open_card, args=(i,), help="Heatmaps, nearest training images and "
+                                  "the channels behind this prediction")
                     st.page_link("views/attributions.py", label="Attribution", icon=":material/visibility:",
-                                 help=f"Which pixels made the model say {names[ex.pred]}",
-                                 query_params={**keep, "img": str(ex.index), "target": str(ex.pred)})
+                                 help=f"Which pixels made the model say {names[int(top[0][0])]}",
+                                 query_params={**keep, "img": str(i), "target": str(int(top[0][0]))})
                     st.page_link("views/neighbours.py", label="Neighbours", icon=":material/scatter_plot:",
-                                 help="Its nearest training images", query_params={**keep, "img": str(ex.index)})
+                                 help="Its nearest training images", query_params={**keep, "img": str(i)})
