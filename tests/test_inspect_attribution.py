@@ -10,7 +10,9 @@ from torch import nn
 
 from cnnviz.figures.attribution import attribution_figure, colorize, overlay
 from cnnviz.inputs import Normalization
-from cnnviz.inspect.attribution import METHODS, Attribution, attribute, attribution_maps, occlusion_geometry
+from cnnviz.inspect.attribution import (
+    METHODS, Attribution, attribute, attribution_maps, default_grad_cam_layer, occlusion_geometry,
+)
 from cnnviz.models import CNN, get_model
 
 # Captum warns on every GuidedBackprop call that it sets (and later removes) ReLU hooks.
@@ -139,8 +141,7 @@ def test_every_method_gives_normalised_maps_and_leaves_model_as_found(arch):
         assert a.raw.dtype == np.float32 and np.isfinite(a.raw).all(), name
         expected_raw = (16, 16) if name in ("grad_cam", "occlusion") else (3, 16, 16)
         assert a.raw.shape == expected_raw, name
-    last_conv = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)][-1]
-    assert out["grad_cam"].layer == last_conv
+    assert out["grad_cam"].layer == default_grad_cam_layer(model)
     assert snapshot(model) == before
     assert all(p.grad is None for p in model.parameters())
     assert leftover_hooks(model) == []
@@ -165,6 +166,15 @@ def test_guided_backprop_equals_captums_on_relu_and_guides_gelu_too():
     assert leftover_hooks(gelu_net) == [] and leftover_hooks(relu_net) == []
     bare = attribute(LinearNet(), random_image(16), NORM, 0, methods=("guided_backprop",))["guided_backprop"]
     assert bare.note.startswith("no activation modules in this model")
+
+
+def test_grad_cam_defaults_to_the_activation_after_the_last_convolution():
+    assert default_grad_cam_layer(get_model("cifar_lecture", 10, 32)) == "block3.act2"
+    assert default_grad_cam_layer(get_model("alexnet_style", 20, 64)) == "features.16"  # conv 14, BN 15, ReLU 16
+    assert default_grad_cam_layer(get_model("vgg11", 10, 32)) == "features.27"  # conv 26, ReLU 27
+    assert default_grad_cam_layer(get_model("resnet18", 10, 32)) == "layer4.1.conv2"  # its ReLU is reused
+    with pytest.raises(ValueError, match=r"^LinearNet has no nn.Conv2d for Grad-CAM; pass layer= one of: $"):
+        default_grad_cam_layer(LinearNet())
 
 
 def test_attribution_maps_batch_equals_one_image_at_a_time():

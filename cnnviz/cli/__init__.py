@@ -12,7 +12,7 @@ from ..data import DatasetError
 from ..models import UnknownModelError
 from ..train import ConfigError
 from .commands import (cmd_download, cmd_evaluate, cmd_figures, cmd_gallery, cmd_import, cmd_info, cmd_models,
-                       cmd_predict, cmd_train, cmd_units)
+                       cmd_predict, cmd_train, cmd_units, cmd_attribution_check)
 from .parser import UsageError, build_parser
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -36,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "models": cmd_models,
                "import": cmd_import, "predict": cmd_predict, "figures": cmd_figures,
-               "download": cmd_download, "gallery": cmd_gallery, "units": cmd_units}[args.command]
+               "download": cmd_download, "gallery": cmd_gallery, "units": cmd_units,
+               "attribution-check": cmd_attribution_check}[args.command]
     try:
         return handler(args)
     except _USER_ERRORS as e:

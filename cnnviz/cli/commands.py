@@ -201,6 +201,44 @@ def cmd_units(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attribution_check(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ..atomic import FileGroup
+    from ..checkpoints import held_out_data
+    from ..inspect.attribution import METHODS
+    from ..inspect.trust import attribution_check, format_check
+
+    ckpt = load_checkpoint(args.checkpoint)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise UsageError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(METHODS)}")
+    if args.n < 1:
+        raise UsageError(f"--n must be at least 1 (got {args.n})")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps must be at least 1 (got {args.steps})")
+    choice = _data_for(ckpt, args.data)
+    split, ds = held_out_data(ckpt.meta, choice.path, progress=True)
+    if not len(ds):
+        raise UsageError(f"no {split} images in {choice.path}")
+    with tqdm(total=1, desc="attribution check", unit="map") as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        check = attribution_check(ckpt, ds, split, args.n, methods, seed=args.seed, progress=progress,
+                                  faithfulness=args.only != "sanity", sanity=args.only != "faithfulness",
+                                  **given(steps=args.steps, ig_steps=args.ig_steps))
+    print(format_check(check))
+    if args.json:
+        with FileGroup() as group:
+            group.stage(args.json).write_text(json.dumps(check.to_dict(), indent=1) + "\n")
+            group.commit()
+        print(f"saved {args.json}")
+    return 0
+
+
 def cmd_gallery(args: argparse.Namespace) -> int:
     from ..gallery import MAX_GALLERY_BYTES, make_gallery
 

@@ -64,6 +64,23 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--steps", type=int, default=None, help="feature-visualisation steps per batch of channels "
                                                            "(default 256; 0: no favourite images)")
 
+    a = sub.add_parser("attribution-check", help="can each attribution method be trusted on this model? "
+                                                 "faithfulness and the randomisation sanity check",
+                       description="On a seeded sample of held-out images, explaining the predicted class: deletion "
+                                   "and insertion areas of each method against random and Sobel-edge maps, and the "
+                                   "Spearman correlation of each method's map with the trained model's as layers are "
+                                   "randomised from the top down (Adebayo et al., 2018).")
+    a.add_argument("checkpoint")
+    a.add_argument("--data", default=None, help="dataset (default: $CNNVIZ_DATA/<dataset>, else the user data "
+                                                "folder's copy, else the checkpoint's demo gallery)")
+    a.add_argument("--n", type=int, default=200, help="held-out images (default 200)")
+    a.add_argument("--methods", default=None, help="comma-separated, e.g. saliency,grad_cam (default: all five)")
+    a.add_argument("--steps", type=int, default=None, help="deletion/insertion steps (default 16)")
+    a.add_argument("--ig-steps", type=int, default=None, help="integrated-gradients steps (default 32)")
+    a.add_argument("--seed", type=int, default=0, help="sample and randomisation seed (default 0)")
+    a.add_argument("--only", choices=["faithfulness", "sanity"], default=None, help="run one of the two checks")
+    a.add_argument("--json", default=None, help="also write every number to this JSON file")
+
     g = sub.add_parser("gallery", help="ship a demo gallery of real images beside a checkpoint",
                        description="Take a stratified sample of the checkpoint's training images and of images it "
                                    "never trained on (the test split, else its validation split), after its "

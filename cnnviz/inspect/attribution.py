@@ -41,7 +41,7 @@ from ..inputs import Normalization, to_input
 from ..runtime import device_of
 from ..models.base import CNN
 
-__all__ = ["METHODS", "Attribution", "attribute", "attribution_maps", "occlusion_geometry"]
+__all__ = ["METHODS", "Attribution", "attribute", "attribution_maps", "default_grad_cam_layer", "occlusion_geometry"]
 
 METHODS: tuple[str, ...] = ("saliency", "integrated_gradients", "grad_cam", "occlusion", "guided_backprop")
 
@@ -96,7 +96,7 @@ def attribute(
 
     ``image``: ``(H, W, 3) uint8``, already at the size the model expects; ``norm`` turns it into
     the model's input. ``layer``: the Grad-CAM layer, a name from ``model.layer_names()`` with a
-    spatial ``(N, C, h, w)`` output (default: the last ``nn.Conv2d``). ``ig_steps``: integration
+    spatial ``(N, C, h, w)`` output (default: :func:`default_grad_cam_layer`). ``ig_steps``: integration
     steps; ``internal_batch_size``: at most this many images go through the model at once
     (integrated gradients, occlusion), which bounds memory. ``occlusion_window`` /
     ``occlusion_stride``: square patch side and step in pixels (default:
@@ -242,14 +242,24 @@ def _check_target(model: nn.Module, target: int) -> int:
     return target
 
 
+def default_grad_cam_layer(model: CNN) -> str:
+    """The layer Grad-CAM uses unless told: the activation that follows the last convolution (its
+    rectified maps, as in the paper; the convolution's own output, before BatchNorm and the
+    activation, is mostly negative evidence and often gives an all-zero map), else the last
+    ``nn.Conv2d`` when no activation module follows it (e.g. a ResNet's reused ReLU)."""
+    names = model.layer_names()
+    convs = [i for i, n in enumerate(names) if isinstance(model.get_submodule(n), nn.Conv2d)]
+    if not convs:
+        raise ValueError(f"{type(model).__name__} has no nn.Conv2d for Grad-CAM; pass layer= one of: "
+                         f"{', '.join(names)}")
+    after = [n for n in names[convs[-1] + 1:] if isinstance(model.get_submodule(n), _ACTIVATIONS)]
+    return after[0] if after else names[convs[-1]]
+
+
 def _grad_cam_layer(model: CNN, layer: str | None) -> str:
     names = model.layer_names()
     if layer is None:
-        convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-        if not convs:
-            raise ValueError(f"{type(model).__name__} has no nn.Conv2d for Grad-CAM; pass layer= one of: "
-                             f"{', '.join(names)}")
-        return convs[-1]
+        return default_grad_cam_layer(model)
     if layer not in names:
         raise ValueError(f"unknown layer {layer!r} for Grad-CAM; choose one of model.layer_names(): "
                          f"{', '.join(names)}")

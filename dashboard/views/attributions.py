@@ -6,10 +6,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import sidebar, url_int, url_text
+from dashboard.state import Context, eval_split, progress_bar, sidebar, split_data, url_int, url_text
 from dashboard.widgets import conv_layers, pick_image
 from cnnviz.figures.attribution import COLORMAPS, TITLES, attribution_figure
-from cnnviz.inspect.attribution import METHODS, Attribution, attribute
+from cnnviz.figures.faithfulness import faithfulness_figure, report_curves
+from cnnviz.figures.sanity import sanity_curve_figure, sanity_grid_figure
+from cnnviz.inspect.attribution import METHODS, Attribution, attribute, default_grad_cam_layer
+from cnnviz.inspect.faithfulness import BASELINES, Curves, baseline_maps, deletion_insertion
+from cnnviz.inspect.sanity import SanityResult, cascading_randomisation
+from cnnviz.inspect.trust import AttributionCheck, attribution_check
 from cnnviz.predict import Predictions, predict_images
 
 
@@ -25,6 +30,91 @@ def attributions(sha: str, image: np.ndarray, target: int, methods: tuple[str, .
                  _ckpt) -> dict[str, Attribution]:
     """Attribution maps of class ``target`` (a second or two for IG and occlusion on big models)."""
     return attribute(_ckpt.model, image, _ckpt.meta.normalization, target, methods, layer)
+
+
+@st.cache_data(max_entries=16, show_spinner="Deleting and inserting pixels in the maps' order...")
+def faithfulness_one(sha: str, image: np.ndarray, target: int, methods: tuple[str, ...], layer: str | None,
+                     _ckpt, _results: dict[str, Attribution]) -> tuple[tuple[str, ...], Curves]:
+    """Deletion and insertion curves of this image's maps and of the two baseline maps."""
+    names = methods + BASELINES
+    maps = np.stack([_results[m].map for m in methods] + [baseline_maps(image[None], b)[0] for b in BASELINES])
+    curves = deletion_insertion(_ckpt.model, np.repeat(image[None], len(names), 0), _ckpt.meta.normalization,
+                                [target] * len(names), maps)
+    return names, curves
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def sanity_one(sha: str, image: np.ndarray, target: int, methods: tuple[str, ...], layer: str | None,
+               _ckpt) -> SanityResult:
+    bar = progress_bar("Randomising the layers from the top down, a map per method and step:")
+    try:
+        return cascading_randomisation(_ckpt.model, image[None], _ckpt.meta.normalization, [target], methods,
+                                       layer=layer, progress=bar)
+    finally:
+        bar.close()
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def held_out_check(sha: str, data: str, split: str, n: int, methods: tuple[str, ...], _ckpt, _ds
+                   ) -> AttributionCheck:
+    bar = progress_bar(f"Both checks on {n} held-out images:")
+    try:
+        return attribution_check(_ckpt, _ds, split, n, methods, progress=bar)
+    finally:
+        bar.close()
+
+
+def trust_panel(ctx: Context, image: np.ndarray, target: int, methods: tuple[str, ...], layer: str | None,
+                results: dict[str, Attribution], caption: str) -> None:
+    """Faithfulness and the randomisation sanity check, for this image and over held-out images."""
+    st.subheader("Can I trust this?")
+    st.caption("A faithful map finds the pixels the prediction needs: deleting them first makes the probability "
+               "fall fast, inserting them first makes it rise fast; it should beat a random map and a plain edge "
+               "detector. A map that explains the model must change when the model's weights are randomised "
+               "(Adebayo et al., 2018): one that stays the same shows the image's edges, not the model.")
+    sha = ctx.ckpt.sha256
+    faith, sanity, average = st.tabs(["Faithfulness", "Sanity check", "Over held-out images"])
+    with faith:
+        names, curves = faithfulness_one(sha, image, target, methods, layer, ctx.ckpt, results)
+        st.plotly_chart(faithfulness_figure(curves.fractions, dict(zip(names, curves.deletion)),
+                                            dict(zip(names, curves.insertion)),
+                                            title=f"Deletion and insertion for '{ctx.ckpt.meta.classes[target]}'"),
+                        key="attr_faith")
+        beat = [TITLES[m] for i, m in enumerate(methods)
+                if curves.deletion_auc[i] < curves.deletion_auc[len(methods):].min()
+                and curves.insertion_auc[i] > curves.insertion_auc[len(methods):].max()]
+        st.markdown("On this image, **" + (", ".join(beat) if beat else "no method") + "** beat both baseline maps "
+                    "on both curves.")
+    with sanity:
+        run_key = (sha, caption, target, methods, layer)
+        if st.button("Randomise the layers from the top down", key="attr_sanity_run", icon=":material/shuffle:",
+                     help="On a private copy of the model: the shared one is never changed."):
+            st.session_state["attr_sanity_for"] = run_key
+        if st.session_state.get("attr_sanity_for") == run_key:
+            result = sanity_one(sha, image, target, methods, layer, ctx.ckpt)
+            st.plotly_chart(sanity_curve_figure(result), key="attr_sanity_curve")
+            st.plotly_chart(sanity_grid_figure(image, result), key="attr_sanity_grid")
+            verdict = result.verdict()
+            st.markdown(" · ".join(f"{TITLES[m]}: **{verdict[m]}** ({v:+.2f})" for m, v in result.final().items()))
+    with average:
+        c1, c2 = st.columns([1, 3])
+        n = c1.number_input("Held-out images", 2, 500, 16, key="attr_avg_n")
+        if c2.button("Run both checks on held-out images", key="attr_avg_run", icon=":material/fact_check:"):
+            st.session_state["attr_avg_for"] = (sha, str(ctx.data), int(n), methods)
+        if st.session_state.get("attr_avg_for") == (sha, str(ctx.data), int(n), methods):
+            split = eval_split(ctx)
+            ds = split_data(ctx, split)
+            if ds is not None:
+                check = held_out_check(sha, str(ctx.data), split, int(n), methods, ctx.ckpt, ds)
+                st.caption(f"{len(check.indices)} {split} images, explaining each one's predicted class, "
+                           f"{check.seconds:.0f} s. `cnnviz attribution-check` prints the same tables.")
+                rows = check.faithfulness.rows()
+                st.dataframe(pd.DataFrame(rows)[["method", "kind", "deletion_auc", "insertion_auc"]], hide_index=True,
+                             key="attr_avg_table")
+                dele, ins = report_curves(check.faithfulness)
+                st.plotly_chart(faithfulness_figure(check.faithfulness.fractions, dele, ins,
+                                                    title="Mean deletion and insertion curves"), key="attr_avg_faith")
+                st.plotly_chart(sanity_curve_figure(check.sanity), key="attr_avg_sanity")
 
 
 ctx = sidebar()
@@ -66,8 +156,11 @@ if ctx is not None:
         convs = conv_layers(ctx)
         layer = None
         if "grad_cam" in methods and convs:
-            layer = c3.selectbox("Grad-CAM layer", convs, index=len(convs) - 1, key="attr_layer",
-                                 help="Deeper layers give coarser maps with more meaning; the last is usual.")
+            default = default_grad_cam_layer(model)
+            options = convs + [default] if default not in convs else convs
+            layer = c3.selectbox("Grad-CAM layer", options, index=options.index(default), key="attr_layer",
+                                 help="Deeper layers give coarser maps with more meaning. The default is the "
+                                      "activation after the last convolution, as in the Grad-CAM paper.")
         alpha = c3.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="attr_alpha")
         cmap = c3.selectbox("Colour map", list(COLORMAPS), key="attr_cmap")
         if not methods:
@@ -79,3 +172,4 @@ if ctx is not None:
             title = f"Evidence for '{classes[target]}' ({probs[target]:.1%}{truth}): {caption}"
             st.plotly_chart(attribution_figure(image, results, alpha, cmap, title=title), key="attr_fig",
                             width="content")
+            trust_panel(ctx, image, int(target), tuple(methods), layer, results, caption)

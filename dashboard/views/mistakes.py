@@ -16,6 +16,7 @@ from cnnviz.evaluate import softmax
 from cnnviz.figures.attribution import overlay
 from cnnviz.figures.confusion import class_metrics_figure, confusion_heatmap, readable_class_names
 from cnnviz.inspect.confusion import ConfusionResult, cell_examples, confusion_from_logits, most_confused_pairs
+from cnnviz.inspect.attribution import default_grad_cam_layer
 from cnnviz.inspect.features import FeatureSet
 from cnnviz.inspect.mistakes import (
     ORDERS, DataIssues, MistakeCard, NearDuplicateThreshold, cached_data_issues, cached_near_duplicate_threshold,
@@ -86,7 +87,8 @@ def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int
     threshold = _threshold(ctx.ckpt.sha256, str(ctx.data), ctx.ckpt, train)
     index = neighbour_index(ctx, "features", tfs.features)
     flags = issues.flags(i) if issues is not None else ()
-    card = _card(ctx.ckpt.sha256, str(ctx.data), split, i, convs[-1], threshold.threshold, ctx.ckpt, ds.images[i],
+    layer = default_grad_cam_layer(ctx.ckpt.model)
+    card = _card(ctx.ckpt.sha256, str(ctx.data), split, i, layer, threshold.threshold, ctx.ckpt, ds.images[i],
                  int(fs.labels[i]), fs.logits[i], fs.features[i], index, tfs.labels, flags)
     with st.container(border=True, key="m_card"):
         head, close = st.columns([5, 1])
@@ -105,10 +107,12 @@ def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int
         cols[2].image(enlarge(overlay(ds.images[i], card.cam_true), 192), width=192,
                       caption=f"Grad-CAM for {names[card.true]} (true)")
         with cols[3]:
-            st.markdown(f"**Channels of {card.layer} that pushed {names[card.pred]} most**")
+            st.markdown(f"**Channels of {card.layer} that pushed {names[card.pred]} most** (activation x gradient)")
+            order = ctx.ckpt.model.layer_names()
+            conv = [c for c in convs if order.index(c) <= order.index(card.layer)][-1]  # the convolution feeding it
             for ch, v in zip(card.channels, card.contributions):
                 st.caption(f"channel {int(ch)}: {v:+.3g}")
-                unit_link(ctx, card.layer, int(ch))
+                unit_link(ctx, conv, int(ch))
         st.markdown(f"**Nearest training images** (cosine distance of the penultimate features; near-duplicate "
                     f"below {threshold.threshold:.3g}, the {threshold.percentile:.0f}th percentile of the distance "
                     f"between {threshold.n} images and lightly changed copies of themselves)")
