@@ -177,6 +177,37 @@ def test_page_in_chromium(server, browser, path, title, action, tmp_path):
         page.close()
 
 
+def test_one_click_opens_a_mistake_card_and_the_sanity_check_runs(server, browser):
+    """From the list of all mistakes, one click on "Mistake card" shows its heatmaps and nearest
+    training images; on Attributions the sanity check draws its curves after one click."""
+    url, log, classes = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        k = len(classes)
+        page.goto(f"{url}/mistakes?true={k}&pred={k}", wait_until="networkidle")
+        _wait_shows(page, "Order mistakes by")
+        _wait_idle(page)
+        assert not _shows(page, "Mistake card:")
+        page.get_by_role("button", name="Mistake card").first.click()
+        _wait_shows(page, "Mistake card:")
+        _wait_idle(page)
+        for text in ("(predicted)", "(true)", "Nearest training images", "pushed"):
+            assert _shows(page, text), text
+        assert "card=" in page.url
+
+        page.goto(f"{url}/attributions", wait_until="networkidle")
+        _wait_shows(page, "Can I trust this?")
+        _wait_idle(page)
+        page.get_by_role("tab", name="Sanity check").click()
+        page.get_by_role("button", name="Randomise the layers from the top down").click()
+        page.wait_for_function("() => /decorrelates|barely changes/.test(document.body.innerText)", timeout=IDLE_MS)
+        _wait_idle(page)
+        assert not page.locator("[data-testid=stException]").count(), page.locator(
+            "[data-testid=stException]").first.inner_text()
+    finally:
+        page.close()
+
+
 def test_log_has_no_file_watcher_error(server, browser):
     """Streamlit's watcher trips over torch.classes; the app must start without that error."""
     _, log, _ = server
