@@ -18,10 +18,12 @@ PAGES = [
     st.Page("views/feature_maps.py", title="Feature maps", icon=":material/layers:", url_path="feature_maps"),
     st.Page("views/receptive_fields.py", title="Receptive fields", icon=":material/center_focus_strong:",
             url_path="receptive_fields"),
+    st.Page("views/convolution.py", title="Convolution", icon=":material/calculate:", url_path="convolution"),
     st.Page("views/units.py", title="Units", icon=":material/psychology:", url_path="units"),
     st.Page("views/neighbours.py", title="Neighbours", icon=":material/scatter_plot:", url_path="neighbours"),
     st.Page("views/mistakes.py", title="Mistakes", icon=":material/report:", url_path="mistakes"),
     st.Page("views/attributions.py", title="Attributions", icon=":material/visibility:", url_path="attributions"),
     st.Page("views/predict.py", title="Predict", icon=":material/upload:", url_path="predict"),
+    st.Page("views/camera.py", title="Camera", icon=":material/videocam:", url_path="camera"),
 ]
 st.navigation(PAGES).run()

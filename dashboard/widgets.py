@@ -8,10 +8,13 @@ import streamlit as st
 import torch
 
 from cnnviz.data import Preprocess
+from cnnviz.drawing import drawing_image
+from cnnviz.figures.clicks import enlarge
 from cnnviz.predict import decode_uploads
 from dashboard.state import Context, eval_split, need_data, split_data, url_int, url_text
 
 MAX_UPLOAD_MB = 20
+CANVAS = 280  # side of the drawing canvas, in screen pixels
 
 
 def upload_images(label: str, key: str, preprocess: Preprocess,
@@ -35,16 +38,51 @@ def upload_images(label: str, key: str, preprocess: Preprocess,
     return images, names
 
 
-def pick_image(ctx: Context, key: str, allow_upload: bool = True) -> tuple[np.ndarray, str, int | None] | None:
-    """Choose an image: from the evaluation split by class and number, or uploaded.
+def _clear_drawing(key: str) -> None:
+    st.session_state[f"{key}_clears"] = st.session_state.get(f"{key}_clears", 0) + 1
+
+
+def draw_image(key: str, preprocess: Preprocess) -> np.ndarray | None:
+    """A drawing canvas (white, brush colour and width, a Clear button) and beside it what the
+    model sees: the drawing resized by the checkpoint's preprocessing, as an upload would be.
+    Returns that ``(S, S, 3) uint8`` image, or None before anything is drawn."""
+    from streamlit_drawable_canvas import st_canvas  # noqa: PLC0415 (needs Streamlit's runtime to register)
+
+    c1, c2, c3 = st.columns([1, 2, 1], vertical_alignment="bottom")
+    colour = c1.color_picker("Brush colour", "#000000", key=f"{key}_colour")
+    width = c2.slider("Brush width", 1, 60, 16, key=f"{key}_width", help="In canvas pixels; the canvas is "
+                      f"{CANVAS} px wide and the model sees {preprocess.size} px.")
+    c3.button("Clear", key=f"{key}_clear", icon=":material/delete:", on_click=_clear_drawing, args=(key,))
+    pad, seen = st.columns([2, 1])
+    with pad:
+        st.space("small")  # room for the canvas's own toolbar (undo, redo, reset), which floats above it
+        result = st_canvas(stroke_width=int(width), stroke_color=colour, background_color="#ffffff",
+                           height=CANVAS, width=CANVAS, drawing_mode="freedraw", return_image_data=True,
+                           key=f"{key}_canvas_{st.session_state.get(f'{key}_clears', 0)}")
+    image = drawing_image(result.image_data, preprocess)
+    if image is None:
+        seen.caption(f"Draw with the mouse; the drawing is resized to {preprocess.size} x {preprocess.size} px "
+                     f"({preprocess.mode}) as uploads are.")
+    else:
+        seen.image(enlarge(image, 128)[0], caption=f"What the model sees: {preprocess.size} x {preprocess.size} px")
+    return image
+
+
+def pick_image(ctx: Context, key: str, allow_upload: bool = True, allow_draw: bool = False
+               ) -> tuple[np.ndarray, str, int | None] | None:
+    """Choose an image: from the evaluation split by class and number, uploaded, or (with
+    ``allow_draw``) drawn on a canvas.
 
     Returns ``(image (S, S, 3) uint8, caption, true label index or None)``; the choice is kept
     in the URL (``img``) so a shared link opens the same image.
     """
-    sources = ["dataset", "upload"] if allow_upload else ["dataset"]
+    sources = ["dataset"] + (["upload"] if allow_upload else []) + (["draw"] if allow_draw else [])
     has_data = ctx.data is not None and ctx.data.exists()
     source = st.radio("Image from", sources, horizontal=True, key=f"{key}_src",
-                      index=0 if has_data else len(sources) - 1)
+                      index=0 if has_data or not allow_upload else 1)
+    if source == "draw":
+        image = draw_image(f"{key}_draw", ctx.ckpt.meta.preprocess)
+        return None if image is None else (image, "your drawing", None)
     if source == "upload":
         images, names = upload_images("Upload an image", f"{key}_upload", ctx.ckpt.meta.preprocess)
         if not len(images):

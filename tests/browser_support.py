@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -54,10 +54,12 @@ def dashboard_server(app: Path, env: dict[str, str], cwd: Path, log: Path) -> It
 
 
 @contextlib.contextmanager
-def chromium(playwright_api) -> Iterator[object]:
-    """Headless Debian Chromium through Playwright's sync API."""
+def chromium(playwright_api, extra_args: Sequence[str] = ()) -> Iterator[object]:
+    """Headless Debian Chromium through Playwright's sync API, launched with
+    :data:`CHROMIUM_ARGS` plus ``extra_args`` (e.g. a fake camera)."""
     with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                              args=CHROMIUM_ARGS + list(extra_args))
         try:
             yield b
         finally:

@@ -194,6 +194,11 @@ def test_one_click_opens_a_mistake_card_and_the_sanity_check_runs(server, browse
         for text in ("(predicted)", "(true)", "Nearest training images", "pushed"):
             assert _shows(page, text), text
         assert "card=" in page.url
+        shots = os.environ.get("CNNVIZ_SCREENSHOTS")
+        if shots:
+            page.get_by_text("Mistake card:").first.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(Path(shots) / "mistake_card.png"), full_page=False)
 
         page.goto(f"{url}/attributions", wait_until="networkidle")
         _wait_shows(page, "Can I trust this?")
@@ -202,6 +207,10 @@ def test_one_click_opens_a_mistake_card_and_the_sanity_check_runs(server, browse
         page.get_by_role("button", name="Randomise the layers from the top down").click()
         page.wait_for_function("() => /decorrelates|barely changes/.test(document.body.innerText)", timeout=IDLE_MS)
         _wait_idle(page)
+        if shots:
+            page.get_by_text("Can I trust this?").first.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(Path(shots) / "trust.png"), full_page=False)
         assert not page.locator("[data-testid=stException]").count(), page.locator(
             "[data-testid=stException]").first.inner_text()
     finally:

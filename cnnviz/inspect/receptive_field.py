@@ -41,7 +41,7 @@ from torch.overrides import TorchFunctionMode
 from ..hooks import model_view, resolve_layers
 from ..runtime import device_of
 
-__all__ = ["LayerRF", "layer_rf", "receptive_fields", "unit_box"]
+__all__ = ["LayerRF", "layer_rf", "nearest_unit", "receptive_fields", "unit_box"]
 
 _PADS = (nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d) + (
     (nn.CircularPad2d,) if hasattr(nn, "CircularPad2d") else ())
@@ -303,3 +303,23 @@ def unit_box(rf: LayerRF, y: int, x: int, input_size: int | tuple[int, int]) -> 
     top, left = math.ceil(cy - half_y - 1e-9), math.ceil(cx - half_x - 1e-9)
     bottom, right = math.floor(cy + half_y + 1e-9) + 1, math.floor(cx + half_x + 1e-9) + 1
     return (min(max(top, 0), h), min(max(left, 0), w), min(max(bottom, 0), h), min(max(right, 0), w))
+
+
+def nearest_unit(rf: LayerRF, y: float, x: float) -> tuple[int, int]:
+    """The unit ``(row, column)`` of ``rf``'s layer whose receptive field is centred nearest the
+    input point ``(y, x)`` (pixel centres at integers, as :meth:`LayerRF.center`), for a click
+    on the image: the units form a grid, so the nearest one is the nearest along each axis.
+
+    A point halfway between two centres goes to the lower index, so with an even ``jump`` each
+    unit takes ``jump`` whole pixels (stride 2, ``start`` 0: pixels 0-1 -> unit 0, 2-3 -> 1).
+    Points beyond the first or last centre take the edge unit; a layer without spatial layout
+    (``jump`` 0) has only unit ``(0, 0)``.
+    """
+    def axis(p: float, start: float, jump: float, n: int) -> int:
+        if jump <= 0 or n <= 1:
+            return 0
+        i = math.ceil((p - start) / jump - 0.5 - 1e-9)
+        return min(max(i, 0), n - 1)
+
+    return (axis(float(y), rf.start[0], rf.jump[0], rf.out_size[0]),
+            axis(float(x), rf.start[1], rf.jump[1], rf.out_size[1]))

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.state import eval_split, progress_bar, sidebar, split_data, url_int, url_text, user_path
-from dashboard.widgets import upload_images
+from dashboard.widgets import draw_image, upload_images
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import DatasetError, load_dataset
 from cnnviz.figures.projection import thumbnails_b64
@@ -106,11 +106,12 @@ if ctx is not None:
                f"{' with test-time augmentation (' + str(m.tta) + ')' if m.tta and m.tta != 'none' else ''}. "
                "The CSV has the competition's `id,character` columns.")
     has_data = ctx.data is not None and ctx.data.exists()
-    sources = (["sample"] if has_data else []) + ["upload", "folder"]
+    sources = (["sample"] if has_data else []) + ["upload", "folder", "draw"]
     source = st.radio("Images from", sources, horizontal=True, key="p_src",
                       format_func={"sample": "a sample of held-out images",
                                    "upload": "upload images or a zip",
-                                   "folder": "a folder or zip on the server"}.get,
+                                   "folder": "a folder or zip on the server",
+                                   "draw": "draw an image"}.get,
                       index=sources.index("folder") if url_text("folder") else 0)
     if source == "sample":
         split = eval_split(ctx)
@@ -156,6 +157,12 @@ if ctx is not None:
                 if not preds.ids:
                     st.error(f"None of the images in {archive.name} could be read.")
                 show(preds, thumbs, "p_archive")
+    elif source == "draw":
+        pad, _ = st.columns([3, 2])
+        with pad:
+            drawn = draw_image("p_draw", m.preprocess)
+        if drawn is not None:
+            show(predict_images(ctx.ckpt, drawn[None], ["drawing"]), thumbnails_b64(drawn[None], THUMB), "p_drawn")
     else:
         path = st.text_input("Folder or zip", key="p_path", value=url_text("folder"),
                              placeholder="/data/simpsons/testset  or  testset.zip",

@@ -1,23 +1,37 @@
-"""Receptive fields page: how far each layer sees, in theory (by layer) and in practice (one unit)."""
+"""Receptive fields page: how far each layer sees, in theory (by layer) and in practice (one unit, picked
+by clicking the image)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
+from streamlit_image_coordinates import streamlit_image_coordinates
 
 from dashboard.state import sidebar, url_int
 from dashboard.widgets import pick_image, pick_layer, unit_link
+from cnnviz.figures.clicks import click_pixel, dot, enlarge, outline
 from cnnviz.figures.feature_maps import feature_channel_figure
 from cnnviz.figures.receptive_field import receptive_field_figure, rf_growth_figure
 from cnnviz.inspect.effective_rf import gradient_rf
 from cnnviz.inspect.feature_maps import feature_maps
-from cnnviz.inspect.receptive_field import LayerRF, receptive_fields, unit_box
+from cnnviz.inspect.receptive_field import LayerRF, nearest_unit, receptive_fields, unit_box
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def layer_fields(sha: str, size: int, _model) -> list[LayerRF]:
     """Theoretical receptive field of every layer (one forward pass on a blank input)."""
     return receptive_fields(_model, size)
+
+
+def clicked(layer: str, rf: LayerRF, size: int) -> None:
+    """A click on the image picks the unit of ``layer`` centred nearest the pixel clicked (run
+    before the page, so the Row and Column inputs show it)."""
+    click = st.session_state.get("rf_click")
+    pixel = click_pixel(click["x"], click["y"], click["width"], click["height"], size) if click else None
+    if pixel is not None:
+        st.session_state[f"rf_uy_{layer}"], st.session_state[f"rf_ux_{layer}"] = nearest_unit(rf, *pixel)
 
 
 ctx = sidebar()
@@ -50,13 +64,21 @@ if ctx is not None:
         ch0, uy0, ux0 = int(fm.order[0, 0]), h // 2, w // 2
         if prev_layer == layer:
             ch0, uy0, ux0 = url_int("ch", 0, n_ch - 1, ch0), url_int("uy", 0, h - 1, uy0), url_int("ux", 0, w - 1, ux0)
-        c1, c2, c3 = top_right.columns(3)
-        ch = c1.number_input("Channel", 0, n_ch - 1, ch0, key=f"rf_ch_{layer}")
-        uy = c2.number_input("Row", 0, h - 1, uy0, key=f"rf_uy_{layer}")
-        ux = c3.number_input("Column", 0, w - 1, ux0, key=f"rf_ux_{layer}")
+        ch = top_right.number_input("Channel", 0, n_ch - 1, ch0, key=f"rf_ch_{layer}")
+        with top_right.expander("Unit by row and column"):
+            c2, c3 = st.columns(2)
+            uy = c2.number_input("Row", 0, h - 1, uy0, key=f"rf_uy_{layer}")
+            ux = c3.number_input("Column", 0, w - 1, ux0, key=f"rf_ux_{layer}")
         st.query_params.update(ch=str(ch), uy=str(uy), ux=str(ux))
         box = unit_box(rf, int(uy), int(ux), size)
         erf = gradient_rf(model, layer, int(ch), int(uy), int(ux), image=image, norm=meta.normalization)
+        big, factor = enlarge(image, 320)
+        big = dot(outline(big, box, factor), *rf.center(int(uy), int(ux)), factor)
+        with top_left:
+            streamlit_image_coordinates(big, key="rf_click", width="content", cursor="crosshair",
+                                        on_click=partial(clicked, layer, rf, size))
+            st.caption(f"**Click the image to pick a unit**: the one of {layer}'s {h} x {w} whose field is "
+                       "centred nearest the click (red dot: its centre; box: its field).")
         left, right = st.columns(2)
         fig = feature_channel_figure(fm, int(ch))
         fig.add_scatter(x=[int(ux)], y=[int(uy)], mode="markers", showlegend=False, hoverinfo="skip",
