@@ -11,9 +11,10 @@ from dashboard_fixtures import (  # noqa: F401 (fixtures)
     dashboard_env, errors, open_page, tiny_dashboard,
 )
 
-PAGES = ["model", "filters", "feature_maps", "receptive_fields", "neighbours", "mistakes", "attributions",
-         "predict"]
-ODD = {"img": "²", "k": "١٢", "ch": "-1", "uy": "99999999999999999999999", "ux": "3.5", "filter": "²",
+PAGES = ["model", "filters", "feature_maps", "receptive_fields", "convolution", "neighbours", "mistakes",
+         "attributions", "predict"]
+ODD = {"img": "²", "k": "١٢", "ch": "-1", "pos": "-3", "py": "²", "px": "1e9", "order": "loss", "split": "..",
+       "card": "²", "uy": "99999999999999999999999", "ux": "3.5", "filter": "²",
        "true": "²", "pred": "0x1", "target": "²", "layer": "no_such_layer", "metric": "manhattan",
        "proj": "bogus", "norm": "yes", "model": "../../etc/passwd"}
 

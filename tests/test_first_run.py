@@ -22,8 +22,9 @@ if not CHROMIUM.exists():
 if not (ROOT / ".git").exists():
     pytest.skip("needs a git checkout to copy the repository's files", allow_module_level=True)
 
-PAGES = ["model", "filters", "feature_maps", "receptive_fields", "units", "neighbours", "mistakes", "attributions",
-         "predict"]
+# every page that shows the data (Camera shows the user's camera, tested in test_camera_browser.py)
+PAGES = ["model", "filters", "feature_maps", "receptive_fields", "convolution", "units", "neighbours", "mistakes",
+         "attributions", "predict"]
 SHIPPED = sorted(p.stem for p in (ROOT / "checkpoints").glob("*.json") if p.with_suffix(".safetensors").is_file())
 HINT = "This page needs the dataset"
 IDLE_MS = int(float(os.environ.get("CNNVIZ_BROWSER_TIMEOUT", "180")) * 1000)
