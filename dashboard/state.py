@@ -21,6 +21,7 @@ from cnnviz.inspect.features import FeatureSet, cached_features
 from cnnviz.inspect.neighbours import NeighbourIndex
 from cnnviz.locate import DataChoice, locate_data
 from cnnviz.roots import PathRefused, check_under_roots, env_data_root, is_loopback
+from dashboard.present import present_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = Path(os.environ.get("CNNVIZ_CHECKPOINTS", ROOT / "checkpoints"))
@@ -130,7 +131,9 @@ def _first_loadable(ckpts: list[Path], names: list[str], wanted: str | None) -> 
 
 
 def sidebar() -> Context | None:
-    """Checkpoint and dataset pickers shared by every page (kept in the URL)."""
+    """Checkpoint and dataset pickers shared by every page (kept in the URL), after the Present
+    toggle and keys (:func:`dashboard.present.present_frame`)."""
+    present_frame()
     ckpts = available_checkpoints()
     names = [p.stem for p in ckpts]
     with st.sidebar:

@@ -145,11 +145,16 @@ def cmd_figures(args: argparse.Namespace) -> int:
         print(f"data: {choice.describe()}", file=sys.stderr)
     try:
         res = write_lecture_figures(ckpt, args.out, choice.path if choice else None, args.image, args.layer, progress=True,
-                                    **given(k=args.k))
+                                    deck=args.deck, **given(k=args.k))
     except FigureError as e:
         raise UsageError(str(e)) from None
     for name in res.png:
         print(f"{name}: {res.png[name]}  {res.html.get(name, '')}")
+    if res.deck is not None:
+        print(f"deck: {res.deck} ({len(res.slides)} slides, {res.deck.stat().st_size / 1e6:.1f} MB; "
+              f"PNGs in {res.deck.parent / 'deck'})")
+        for step, why in res.missing.items():
+            print(f"  no slide for {step}: {why}")
     return 0
 
 

@@ -168,6 +168,9 @@ def _add_inference(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--image", default=None, help="image for the feature maps (default: first test image)")
     f.add_argument("--layer", default=None, help="layer for the feature maps (default: a middle conv)")
     f.add_argument("-k", type=int, default=None, help="neighbours to show")
+    f.add_argument("--deck", action="store_true",
+                   help="also write the lecture sequence as slides: deck/NN_step.png (at least 1,600 px wide) "
+                        "and deck.html, one offline file to present with the arrow keys or PageUp/PageDown")
 
 
 def _add_import(sub: argparse._SubParsersAction) -> None:

@@ -1,14 +1,25 @@
-"""Filters page: the first-layer kernels at lecture size, one enlarged, and their evolution."""
+"""Filters page: the first-layer kernels at lecture size, one enlarged, and their evolution
+(Play steps through the training snapshots); and the lecture deck to download."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.state import sidebar, url_int
+from dashboard.present import present_on
+from dashboard.state import progress_bar, sidebar, url_int
 from dashboard.widgets import unit_link
-from cnnviz.checkpoints import load_snapshots, snapshots_path
+from cnnviz.checkpoints import CheckpointError, load_snapshots, snapshots_path
+from cnnviz.data import DatasetError
 from cnnviz.figures.filters import filter_channels_figure, filter_grid_figure, lecture_grid, png_bytes
 from cnnviz.inspect.filters import first_layer_filters, first_layer_filters_from_state
+from cnnviz.lecture import build_lecture_deck
+
+FRAME_S = 0.4  # seconds per snapshot while playing
+ss = st.session_state
+# The epoch shown lives in ``f_when`` (a plain key, an epoch or "final"); the slider ``f_epoch``
+# shows it only while paused, a progress bar while playing (as on the Convolution page).
+# ``f_wrote``: the URL's ``epoch`` as this page last wrote it; a different one in the URL (a link,
+# a lecture step) is a new choice.
 
 
 @st.cache_resource(max_entries=4)
@@ -23,39 +34,36 @@ def snapshots(ckpt) -> dict:
     return _snapshots(str(f), f.stat().st_mtime if f is not None and f.is_file() else 0.0, ckpt)
 
 
-ctx = sidebar()
-st.title("First-layer filters")
-if ctx is not None:
-    model = ctx.ckpt.model
-    conv = model.first_conv
-    st.caption(f"The {conv.out_channels} kernels of the first convolution ({conv.in_channels}x"
-               f"{conv.kernel_size[0]}x{conv.kernel_size[1]}, stride {conv.stride[0]}) drawn as colour "
-               "images, as in figure 3 of the AlexNet paper.")
-    if not model.first_conv_learned:
-        st.info(f"`{ctx.ckpt.meta.arch}` does not train its first convolution: its kernels are fixed "
-                "before training (e.g. whitening filters computed from the covariance of the "
-                "training images' patches), so they show the data's statistics rather than learned "
-                "features, and training snapshots show the same kernels at every epoch. Pick a model "
-                "that trains its first layer to see learned kernels.")
-    c1, c2, c3 = st.columns(3)
-    norm = c1.radio("Normalisation", ["per_filter", "global"], horizontal=True, key="f_norm",
-                    format_func=lambda s: {"per_filter": "each filter", "global": "all filters together"}[s])
-    order_key = c2.radio("Order", ["index", "norm", "color", "structure"], horizontal=True, key="f_order",
-                         format_func=lambda s: {"index": "as learned", "norm": "by norm",
-                                                "color": "colour-specific first",
-                                                "structure": "most structured first"}[s])
-    snaps = snapshots(ctx.ckpt)
-    state, when = None, "final"
-    if snaps:
-        epochs = list(snaps) + ["final"]
-        when = c3.select_slider("Training epoch", options=epochs, value="final", key="f_epoch",
-                                format_func=lambda e: "initial" if e == 0 else str(e),
-                                help="Snapshots saved during training (0: the weights as initialised): "
-                                     "watch the kernels form.")
-        if when != "final":
-            state = snaps[when]
-    else:
-        c3.caption("No epoch snapshots in this checkpoint (train with --snapshot-epochs to add them).")
+def _epoch_label(e) -> str:
+    return "initial" if e == 0 else str(e)
+
+
+def _url_epoch(epochs: list) -> object:
+    """The URL's epoch among ``epochs`` ("first": the first snapshot), else "final"."""
+    v = st.query_params.get("epoch")
+    if v == "first":
+        return epochs[0]
+    return next((e for e in epochs if str(e) == v), "final")
+
+
+def _toggle_play(epochs: list) -> None:
+    """Play/Pause. Play from the end starts again at the first snapshot; the first frame after
+    Play shows the epoch as it is, the next ones move on."""
+    playing = not ss.get("f_playing", False)
+    ss["f_playing"] = playing
+    if playing:
+        ss["f_hold"] = True
+        if ss.get("f_when") == epochs[-1]:
+            ss["f_when"] = epochs[0]
+
+
+def _moved() -> None:
+    ss["f_when"] = ss["f_epoch"]
+
+
+def show_filters(ctx, model, norm: str, order_key: str, state, when) -> None:
+    """The kernel grid at ``when`` (weights ``state``, None: the final ones), its structure,
+    the slide PNG and one filter enlarged."""
     filters = (first_layer_filters(model, normalize=norm) if state is None
                else first_layer_filters_from_state(model, state, normalize=norm))
     order = None if order_key == "index" else filters.order_by(order_key)
@@ -81,3 +89,100 @@ if ctx is not None:
     first = next(n for n, m in model.named_modules() if m is model.first_conv)
     unit_link(ctx, first, int(idx), left)
     right.plotly_chart(filter_channels_figure(filters, idx), key="f_channels")
+
+
+def deck_download(ctx) -> None:
+    """Build the lecture deck in memory (progress bar), then offer it as a zip."""
+    data = ctx.data if ctx.data is not None and ctx.data.exists() else None
+    key = (ctx.ckpt.sha256, str(data))
+    st.subheader("Lecture deck")
+    st.caption("The lecture sequence as slides: kernels, their training, feature maps, a receptive field, the "
+               "convolution, neighbours and mistakes (those the data allows), as 1,600 x 900 PNGs and one "
+               "offline deck.html (arrow keys or PageUp/PageDown). The same as `cnnviz figures --deck`.")
+    if st.button("Download the lecture deck", key="f_deck_build", icon=":material/slideshow:",
+                 help="Builds the slides on the server (a few seconds; longer the first time the data's "
+                      "features are computed), then offers them as a zip."):
+        bar = progress_bar("Building the lecture deck")
+        try:
+            deck = build_lecture_deck(ctx.ckpt, data, report=bar)
+        except (DatasetError, CheckpointError, ValueError) as e:
+            st.error(f"Cannot build the deck: {e}")
+            return
+        finally:
+            bar.close()
+        ss["f_deck"] = (key, deck.zip_bytes(), len(deck.slides), dict(deck.missing))
+    built = ss.get("f_deck")
+    if built is None or built[0] != key:
+        return
+    _, zipped, n, missing = built
+    st.download_button(f"Save the deck ({n} slides, {len(zipped) / 1e6:.1f} MB zip)", zipped, key="f_deck_zip",
+                       file_name=f"{ctx.name}_lecture_deck.zip", mime="application/zip", on_click="ignore",
+                       icon=":material/download:")
+    for step, why in missing.items():
+        st.caption(f"No slide for {step.replace('_', ' ')}: {why}.")
+
+
+ctx = sidebar()
+st.title("First-layer filters")
+if ctx is not None:
+    model = ctx.ckpt.model
+    conv = model.first_conv
+    st.caption(f"The {conv.out_channels} kernels of the first convolution ({conv.in_channels}x"
+               f"{conv.kernel_size[0]}x{conv.kernel_size[1]}, stride {conv.stride[0]}) drawn as colour "
+               "images, as in figure 3 of the AlexNet paper.")
+    if not model.first_conv_learned:
+        st.info(f"`{ctx.ckpt.meta.arch}` does not train its first convolution: its kernels are fixed "
+                "before training (e.g. whitening filters computed from the covariance of the "
+                "training images' patches), so they show the data's statistics rather than learned "
+                "features, and training snapshots show the same kernels at every epoch. Pick a model "
+                "that trains its first layer to see learned kernels.")
+    c1, c2, c3 = st.columns(3)
+    norm = c1.radio("Normalisation", ["per_filter", "global"], horizontal=True, key="f_norm",
+                    format_func=lambda s: {"per_filter": "each filter", "global": "all filters together"}[s])
+    order_key = c2.radio("Order", ["index", "norm", "color", "structure"], horizontal=True, key="f_order",
+                         format_func=lambda s: {"index": "as learned", "norm": "by norm",
+                                                "color": "colour-specific first",
+                                                "structure": "most structured first"}[s])
+    snaps = snapshots(ctx.ckpt)
+    if not snaps:
+        c3.caption("No epoch snapshots in this checkpoint (train with --snapshot-epochs to add them).")
+        st.query_params.pop("epoch", None)
+        show_filters(ctx, model, norm, order_key, None, "final")
+    else:
+        epochs = list(snaps) + ["final"]
+        if "f_play" not in ss:  # a fresh visit (widget state goes with the page): paused
+            ss["f_playing"] = False
+        if ss.get("f_wrote") != st.query_params.get("epoch") or ss.get("f_when") not in epochs:
+            ss["f_when"] = _url_epoch(epochs)  # a link, a lecture step or another checkpoint
+            ss["f_playing"] = False
+        playing = bool(ss.get("f_playing", False))
+        c3.button("Pause" if playing else "Play training", key="f_play", on_click=_toggle_play, args=(epochs,),
+                  icon=":material/pause:" if playing else ":material/play_arrow:",
+                  help=f"Step through the {len(snaps)} saved snapshots, from initialisation to the end, "
+                       f"one every {FRAME_S:g} s; stops at the last.")
+
+        @st.fragment(run_every=FRAME_S if playing else None)
+        def over_training() -> None:
+            """The epoch and everything drawn at it: reruns on its own every frame while playing."""
+            if ss.get("f_playing"):
+                if not ss.pop("f_hold", False):
+                    i = epochs.index(ss["f_when"])
+                    if i >= len(epochs) - 1:  # the last frame has been shown: stop the timer
+                        ss["f_playing"] = False
+                        st.rerun(scope="app")
+                    ss["f_when"] = epochs[i + 1]
+                when = ss["f_when"]
+                st.progress(epochs.index(when) / (len(epochs) - 1),
+                            text=f"Training epoch: {_epoch_label(when)} (playing)")
+            else:
+                ss["f_epoch"] = ss["f_when"]
+                when = st.select_slider("Training epoch", options=epochs, key="f_epoch", on_change=_moved,
+                                        format_func=_epoch_label,
+                                        help="Snapshots saved during training (0: the weights as "
+                                             "initialised): watch the kernels form, or press Play.")
+            st.query_params["epoch"] = ss["f_wrote"] = str(when)
+            show_filters(ctx, model, norm, order_key, None if when == "final" else snaps[when], when)
+
+        over_training()
+    if not present_on():
+        deck_download(ctx)
