@@ -1,41 +1,68 @@
-"""Dashboard latency in headless Chromium with the shipped CIFAR-10 model and the real data:
+"""Dashboard speed against the framework's floor, in headless Chromium, with the shipped
+checkpoints (``checkpoints/``, default model ``cifar10_cnn``) on their demo gallery: a fresh
+server with an empty cnnviz cache (``$CNNVIZ_CACHE`` in a temporary folder, no ``$CNNVIZ_DATA``),
+and beside it a minimal Streamlit page (title, number input, image, one 2x2 Plotly heatmap), the
+framework's floor, in the same run.
 
-* first render of the Filters page once the model is loaded (a new browser context = a new
-  Streamlit session and a first visit with an empty browser cache): from the start of
-  navigation until its text, widgets and images show, and until both its Plotly figures are
-  drawn, read from the page's own clock (``performance.now()``); and the same for a minimal
-  Streamlit page, the framework's floor;
-* warm widget changes: from the click, dispatched inside the page, until the changed text is in
-  the document, also timed inside the page (Playwright's own actionability checks, 50-250 ms
-  each on this machine, are not the app's latency);
-* the browser main thread's busy time for each (Chrome's ``TaskDuration`` metric), to tell the
-  browser's share from the server's. The server-side script time is printed by
-  ``benchmarks/dashboard_script_speed.py``.
+* first visit ever of each page (the server computes and caches features, unit peaks, cleanlab's
+  issues, attributions...): once, untimed by the targets, reported on its own;
+* first render of each page in a new browser context (a new Streamlit session with an empty
+  browser cache), ``--repeats`` times, interleaved with the floor page (floor, page A, floor,
+  page B, ...) so the machine's drift affects both alike. Read from the page's own clock
+  (``performance.now()`` since navigation start, checked every animation frame): "text" is when
+  all the page's text, widgets, images (loaded), component frames and tables are shown; "figures"
+  when all its Plotly figures are drawn. "All" is what the page holds once it has been quiet for
+  a second. Target: each median at most 1.25x the floor page's median in the same run;
+* warm interactions on the open page: from the click or key press, seen inside the page, until
+  the changed text shows (on the page or in a drawn Plotly figure), median and max of
+  ``--clicks``, after one untimed first change (reported as "first": it may compute what later
+  ones find cached); "settled" adds: nothing left of the previous run, images loaded, figures
+  drawn. Target: median until shown at most 300 ms;
+* the browser main thread's busy time for each (Chrome's ``TaskDuration``), to tell the
+  browser's share from the server's (``benchmarks/dashboard_script_speed.py`` times the server).
 
-    python benchmarks/dashboard_speed.py [--runs 5]
+    python benchmarks/dashboard_speed.py [--repeats 3] [--clicks 5] [--pages filters,units] \
+        [--model cifar10_cnn] [--cache-dir DIR]
 
-Needs Debian's chromium (/usr/bin/chromium) and playwright (pip install -e '.[test]').
+Exit status 0 always (a benchmark); the last line says how many targets were met. Camera is
+skipped (it needs a camera). Needs Debian's chromium (/usr/bin/chromium) and playwright
+(pip install -e '.[test]'); never downloads a browser.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from playwright.sync_api import sync_playwright
 
-from _common import ROOT, SHARED
+from _common import ROOT
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync",
         "--disable-component-update", "--no-first-run"]
+CHROMIUM = "/usr/bin/chromium"
+VIEWPORT = {"width": 1400, "height": 1000}
+# The dashboard's pages by URL path ("" is Model: /model shows "Page not found"), camera aside.
+PAGES = {"model": "", "filters": "filters", "feature_maps": "feature_maps", "receptive_fields": "receptive_fields",
+         "convolution": "convolution", "units": "units", "neighbours": "neighbours", "mistakes": "mistakes",
+         "attributions": "attributions", "predict": "predict"}
+SKIPPED = {"camera": "needs a camera (WebRTC): not measured"}
+RENDER_TARGET = 1.25  # x the floor page's median
+CLICK_TARGET_MS = 300.0
+QUIET_MS = 1000  # a page has rendered once nothing changed for this long and nothing runs
 
 
 def free_port() -> int:
@@ -51,6 +78,7 @@ def idle(page, timeout_ms: int = 600_000) -> None:
 
 # Click ``el`` inside the page and resolve with the milliseconds until ``text`` is shown: in
 # the page's visible text or a visible Plotly figure (checked on every DOM mutation and frame).
+# (Used by ``layer_changes``, which ``dashboard_contention.py`` shares.)
 CLICK_UNTIL_TEXT = """([el, text]) => new Promise((resolve, reject) => {
     const t0 = performance.now();
     // Streamlit keeps earlier versions of a keyed chart in the page, hidden: only shown ones count
@@ -97,13 +125,6 @@ def layer_changes(page, cdp, runs: int, start: int = 0) -> list[tuple[float, flo
     return out
 
 
-def summary(name: str, pairs: list[tuple[float, float]]) -> None:
-    ms = [p[0] for p in pairs]
-    busy = [p[1] for p in pairs]
-    print(f"{name}: median {statistics.median(ms):.0f} ms, max {max(ms):.0f} ms "
-          f"(browser main thread busy: median {statistics.median(busy):.0f} ms)")
-
-
 # The framework's own floor: a Streamlit page with a title, a number input, a small image and
 # a 2x2 Plotly heatmap.
 MINIMAL_APP = """import numpy as np
@@ -117,123 +138,479 @@ st.plotly_chart(go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])))
 """
 
 
-def start_server(app: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app`` on a free port; returns the process and its URL once healthy."""
+def start_server(app: Path, env: dict[str, str], log: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app`` on a free port; returns the process and its URL once healthy (its
+    output goes to ``log``, else nowhere)."""
     port = free_port()
     # run from the repository root, as the README does, so the project's .streamlit/config.toml
     # applies (no file watcher); the minimal app gets the same setting on the command line
+    out = open(log, "w") if log is not None else subprocess.DEVNULL
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
                                "--server.headless", "true", "--server.fileWatcherType", "none"],
-                              cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if log is not None:
+        out.close()
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
             urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            break
+            return server, url
         except OSError:
+            if server.poll() is not None:
+                break
             time.sleep(0.5)
-    return server, url
+    server.terminate()
+    tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+    raise RuntimeError(f"streamlit run {app} did not start\n{tail}")
 
 
-# Recorded from the first animation frame of a new page: when each part first shows, on the
-# page's own clock (ms since navigation start). "content": the title, a number input and an
-# image (the page's text, widgets and pictures); "figures": the given number of drawn Plotly
-# figures, visible (Streamlit keeps hidden stale copies of keyed charts).
-RENDER_TIMELINE = """(() => { window.__render = {};
-  const visible = (sel) => Array.from(document.querySelectorAll(sel)).filter(e => e.checkVisibility());
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+# A Plotly figure counts as drawn once its SVG holds a trace (scatter, bar, heatmap or image).
+DRAWN = ".main-svg .trace, .main-svg .hm, .main-svg .im"
+
+# Recorded every animation frame from the start of a new page, on the page's own clock (ms since
+# navigation start), whenever it changes: how many of the page's parts are shown. [0] element
+# containers (text, widgets, ...; not spinners, progress bars or stale ones), [1] loaded images,
+# [2] loaded component frames (and the images in them), [3] drawn tables, [4] drawn Plotly
+# figures, [5] Plotly figures present. Streamlit keeps hidden stale copies of keyed charts: only
+# shown parts count.
+RENDER_TIMELINE = """(() => { if (window !== window.top) return;
+  const r = window.__render = {timeline: [], lastChange: 0, stop: false};
+  const shown = (e) => e.checkVisibility({opacityProperty: true, visibilityProperty: true});
+  const sig = () => {
+    let els = 0, imgs = 0, frames = 0, grids = 0, figs = 0, plots = 0;
+    for (const c of document.querySelectorAll('[data-testid=stElementContainer]'))
+      if (c.getAttribute('data-stale') !== 'true' && shown(c) && !c.querySelector(
+          '[data-testid=stSpinner], [data-testid=stProgress], [data-testid=stSkeleton]')) els++;
+    for (const i of document.querySelectorAll('[data-testid=stImage] img'))
+      if (i.complete && i.naturalWidth && shown(i)) imgs++;
+    for (const f of document.querySelectorAll('iframe')) {
+      if (!shown(f)) continue;
+      try {
+        const d = f.contentDocument;
+        if (d && d.readyState === 'complete' && d.body && d.body.childElementCount
+            && Array.from(d.images).every(i => i.complete && i.naturalWidth)) frames++;
+      } catch (e) { frames++; }  // another origin: counted once shown
+    }
+    for (const g of document.querySelectorAll('[data-testid=stDataFrame]')) if (shown(g) && g.querySelector('canvas')) grids++;
+    for (const p of document.querySelectorAll('.js-plotly-plot')) if (shown(p)) { plots++; if (p.querySelector('""" + DRAWN + """')) figs++; }
+    return [els, imgs, frames, grids, figs, plots];
+  };
   const tick = () => {
-    const r = window.__render, want = window.__wantFigures || 1;
-    if (!('content' in r) && visible('h1').length && visible('[data-testid=stNumberInput] input').length
-        && visible('[data-testid=stImage] img').length) r.content = performance.now();
-    if (!('figures' in r) && visible('.js-plotly-plot .main-svg').length >= want) r.figures = performance.now();
-    if (!('content' in r && 'figures' in r)) requestAnimationFrame(tick);
+    if (r.stop) return;
+    const s = sig(), last = r.timeline.length ? r.timeline[r.timeline.length - 1][1] : null;
+    if (!last || s.some((v, i) => v !== last[i])) { const now = performance.now(); r.timeline.push([now, s]); r.lastChange = now; }
+    requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick); })()"""
 
+# The page has rendered: a title, nothing running, nothing changed for ``quiet`` ms.
+RENDERED = """(quiet) => { const r = window.__render;
+  return !!r && r.timeline.length > 0 && !!document.querySelector('h1')
+    && !document.querySelector('[data-testid=stStatusWidget], [data-testid=stSpinner], [data-testid=stProgress]')
+    && performance.now() - r.lastChange > quiet; }"""
 
-def first_renders(browser, url: str, runs: int, figures: int) -> list[tuple[float, float, float]]:
-    """Per new browser context (a new Streamlit session with an empty browser cache, as a first
-    visit): (ms until the text, widgets and images show, ms until ``figures`` Plotly figures are
-    drawn, main-thread busy ms by then)."""
-    out = []
-    for _ in range(runs):
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.add_init_script(f"window.__wantFigures = {figures};" + RENDER_TIMELINE)
+
+@dataclass
+class Render:
+    text: float | None = None  # ms: all text, widgets, images, frames and tables shown
+    figures: float | None = None  # ms: all Plotly figures drawn (None: the page has none)
+    busy: float = 0.0
+    parts: list[int] = field(default_factory=list)  # the final counts (see RENDER_TIMELINE)
+    error: str | None = None
+
+    def describe_parts(self) -> str:
+        if not self.parts:
+            return ""
+        els, imgs, frames, grids, figs, plots = self.parts
+        s = f"{els} elements, {imgs} images, {frames} frames, {grids} tables, {figs} figures"
+        return s + (f" ({plots - figs} Plotly figures never drawn!)" if plots != figs else "")
+
+
+def visit(browser, url: str, timeout_ms: int) -> Render:
+    """A first render of ``url`` in a new browser context (a new Streamlit session, an empty
+    browser cache), from the page's own timeline."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        context.add_init_script(RENDER_TIMELINE)
         page = context.new_page()
         cdp = context.new_cdp_session(page)
         cdp.send("Performance.enable")
         page.goto(url, wait_until="commit")
-        page.wait_for_function("() => 'content' in window.__render && 'figures' in window.__render",
-                               timeout=60_000, polling=100)
-        r = page.evaluate("window.__render")
-        out.append((r["content"], r["figures"], busy_ms(cdp)))
+        page.wait_for_function(RENDERED, arg=QUIET_MS, timeout=timeout_ms, polling=200)
+        timeline = page.evaluate("() => { window.__render.stop = true; return window.__render.timeline; }")
+        busy = busy_ms(cdp)
+        problem = page.evaluate("""() => { const e = document.querySelector('[data-testid=stException]');
+            if (e) return e.innerText.slice(0, 300);
+            return document.body.innerText.includes('Page not found') ? 'Page not found' : null; }""")
+    finally:
         context.close()
+    final = timeline[-1][1]
+    text = next(t for t, s in timeline if all(s[k] >= final[k] for k in range(4)))
+    figures = next(t for t, s in timeline if s[4] >= final[4]) if final[4] else None
+    return Render(text, figures, busy, final, problem)
+
+
+def safe_visit(browser, url: str, timeout_ms: int) -> Render:
+    try:
+        return visit(browser, url, timeout_ms)
+    except Exception as e:  # noqa: BLE001 (a benchmark reports and goes on)
+        return Render(error=f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
+
+
+# Armed before an interaction: from the first pointerdown, keydown or click the page sees until
+# ``text`` shows (visible text or a shown Plotly figure), then until the page has settled too
+# (no stale element left, images loaded, figures drawn, no spinner), checked every frame.
+ARM = """(text) => {
+  const s = window.__act = {t0: null, text: null, settled: null, error: null};
+  const shown = (e) => e.checkVisibility({opacityProperty: true, visibilityProperty: true});
+  const textShown = () => document.body.innerText.includes(text) || Array.from(
+      document.querySelectorAll('.js-plotly-plot')).some(p => shown(p)
+          && Array.from(p.querySelectorAll('text')).some(t => t.textContent.includes(text)));
+  const settled = () => !Array.from(document.querySelectorAll('[data-testid=stElementContainer][data-stale=true]')).some(shown)
+      && Array.from(document.querySelectorAll('[data-testid=stImage] img')).every(i => !shown(i) || (i.complete && i.naturalWidth))
+      && Array.from(document.querySelectorAll('.js-plotly-plot')).every(p => !shown(p) || p.querySelector('""" + DRAWN + """'))
+      && !document.querySelector('[data-testid=stSpinner], [data-testid=stProgress]');
+  if (textShown()) { s.error = 'already shown before the change: ' + text; return; }
+  const types = ['pointerdown', 'keydown', 'click'];
+  const start = () => { if (s.t0 === null) s.t0 = performance.now(); types.forEach(t => window.removeEventListener(t, start, true)); };
+  types.forEach(t => window.addEventListener(t, start, true));
+  const tick = () => {
+    if (s.error !== null) return;
+    if (s.t0 !== null) {
+      const now = performance.now();
+      if (s.text === null && textShown()) s.text = now - s.t0;
+      if (s.text !== null && settled()) { s.settled = now - s.t0; return; }
+    }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  setTimeout(() => { if (s.settled === null) s.error = 'timed out waiting for ' + text; }, 60000);
+}"""
+
+
+def timed(page, cdp, text: str, action: Callable[[], None]) -> tuple[float, float, float]:
+    """(ms until ``text`` shows, ms until settled, main-thread busy ms) of ``action``."""
+    b0 = busy_ms(cdp)
+    page.evaluate(ARM, text)
+    if page.evaluate("window.__act.error") is None:
+        action()
+        page.wait_for_function("() => window.__act.settled !== null || window.__act.error !== null",
+                               timeout=70_000, polling=100)
+    got = page.evaluate("window.__act")
+    if got["error"] is not None:
+        raise RuntimeError(got["error"])
+    idle(page)
+    return got["text"], got["settled"], busy_ms(cdp) - b0
+
+
+def in_page_click(page, locator) -> Callable[[], None]:
+    """A click dispatched inside the page (Playwright's actionability checks are not the app's)."""
+    handle = locator.element_handle()
+    return lambda: page.evaluate("el => el.click()", handle)
+
+
+def widget(page, testid: str, label: str):
+    """The Streamlit widget ``testid`` whose label is exactly ``label`` (or starts with it)."""
+    return page.locator(f"[data-testid={testid}]").filter(
+        has=page.locator("[data-testid=stWidgetLabel]", has_text=re.compile(rf"^\s*{re.escape(label)}"))).first
+
+
+def select_value(page, label: str) -> str:
+    """The shown value of the select box ``label``."""
+    lines = [s.strip() for s in widget(page, "stSelectbox", label).inner_text().splitlines() if s.strip()]
+    return next(s for s in lines if not s.startswith(label))
+
+
+def open_options(page, label: str) -> tuple[object, list[str]]:
+    """Opens the select box ``label`` (untimed) and returns its option locator and texts."""
+    widget(page, "stSelectbox", label).locator("[role=combobox]").click()
+    opts = page.locator("[role=option]")
+    opts.first.wait_for()
+    return opts, [s.strip() for s in opts.all_inner_texts()]
+
+
+def select(page, label: str, pick: Callable[[list[str], str], int], expect: Callable[[str], str]
+           ) -> tuple[str, Callable[[], None]]:
+    """Prepares choosing option ``pick(texts, current)`` of select box ``label``: returns the
+    text to wait for and the in-page click."""
+    current = select_value(page, label)
+    opts, texts = open_options(page, label)
+    i = pick(texts, current)
+    return expect(texts[i]), in_page_click(page, opts.nth(i))
+
+
+def other(texts: list[str], current: str, first: list) -> int:
+    """Alternates between the first option chosen (the one after the current) and the current one."""
+    if not first:
+        first.append(current)
+        return next(i for i, t in enumerate(texts) if t != current)
+    back = next((i for i, t in enumerate(texts) if t == first[0]), None)
+    return back if back is not None and texts[back] != current else next(i for i, t in enumerate(texts)
+                                                                            if t != current)
+
+
+@dataclass
+class Interaction:
+    page: str
+    name: str
+    ready: str  # page text shown once the page is ready
+    step: Callable  # (page, i, state) -> (text to wait for, action)
+    note: str = ""
+
+
+def _filters(page, i, state):
+    label, text = (("all filters together", "one min-max scale shared") if i % 2 == 0
+                   else ("each filter", "each filter min-max scaled"))
+    return text, in_page_click(page, page.get_by_text(label, exact=True).first)
+
+
+def _layer(suffix: str):
+    def step(page, i, state):
+        current = select_value(page, "Layer")
+        opts, texts = open_options(page, "Layer")
+        j = 3 + i % 6
+        if texts[j] == current:
+            j = 3 + (i + 1) % 6
+        return f"{texts[j]}{suffix}", in_page_click(page, opts.nth(j))
+    return step
+
+
+def _convolution(page, i, state):
+    row, col = map(int, re.search(r"Output pixel \(row (\d+), column (\d+)\)", page.inner_text("body")).groups())
+    ow = int(re.search(r"columns = \([^)]*\) // \d+ \+ 1 = (\d+)", page.inner_text("body")).group(1))
+    row, col = (row, col + 1) if col + 1 < ow else (row + 1, 0)
+    thumb = page.locator("[data-testid=stSlider]").filter(has_text="Output position").locator("[role=slider]").first
+    thumb.focus()
+    return f"Output pixel (row {row}, col {col})", lambda: page.keyboard.press("ArrowRight")
+
+
+def _units(page, i, state):
+    box = widget(page, "stNumberInput", "Channel (of")
+    ch = int(box.locator("input").input_value())
+    up = i % 2 == 0
+    button = box.locator("[data-testid=stNumberInputStepUp]" if up else "[data-testid=stNumberInputStepDown]")
+    return f"where channel {ch + 1 if up else ch - 1} fires most", in_page_click(page, button)
+
+
+def _neighbours(page, i, state):
+    return select(page, "Feature distance", lambda t, c: other(t, c, state),
+                  lambda o: f"feature space ({o} distance)")
+
+
+def _mistakes(page, i, state):
+    return select(page, "Order mistakes by", lambda t, c: (t.index(c) + 1) % len(t),
+                  lambda o: f", by {o.lower()}.")
+
+
+def _attributions(page, i, state):
+    return select(page, "Target class", lambda t, c: other(t, c, state),
+                  lambda o: f"Evidence for '{o.split(' (')[0]}'")
+
+
+INTERACTIONS = [
+    Interaction("filters", "Filters, normalisation toggle", "Enlarge filter", _filters),
+    Interaction("feature_maps", "Feature maps, layer change", "Strongest channels:", _layer(": "),
+                "a new layer each time"),
+    Interaction("receptive_fields", "Receptive fields, layer change", "Click the image to pick a unit",
+                _layer(", channel "), "a new layer each time"),
+    Interaction("convolution", "Convolution, position slider +1 (key)", "Output pixel (row", _convolution),
+    Interaction("units", "Units, channel +1/-1", "fires most", _units, "two channels, both cached after the first"),
+    Interaction("neighbours", "Neighbours, feature distance", "feature space (", _neighbours,
+                "two metrics, both cached after the first"),
+    Interaction("mistakes", "Mistakes, order change", ", by ", _mistakes, "three orders in turn"),
+    Interaction("attributions", "Attributions, target class", "Can I trust this?", _attributions,
+                "two classes, both cached after the first"),
+]
+
+
+@dataclass
+class Clicks:
+    shown: list[float] = field(default_factory=list)
+    settled: list[float] = field(default_factory=list)
+    busy: list[float] = field(default_factory=list)
+    first: tuple[float, float] | None = None
+    error: str | None = None
+
+
+def run_interaction(browser, url: str, query: str, it: Interaction, clicks: int) -> Clicks:
+    """One untimed first change, then ``clicks`` timed ones, on one open page."""
+    out = Clicks()
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        page.goto(f"{url}/{PAGES[it.page]}{query}", wait_until="commit")
+        page.get_by_text(it.ready).first.wait_for(timeout=600_000)
+        idle(page)
+        time.sleep(0.5)
+        state: list = []
+        for i in range(clicks + 1):
+            text, action = it.step(page, i, state)
+            shown, settled, busy = timed(page, cdp, text, action)
+            if i == 0:
+                out.first = (shown, settled)
+            else:
+                out.shown.append(shown)
+                out.settled.append(settled)
+                out.busy.append(busy)
+    except Exception as e:  # noqa: BLE001 (a benchmark reports and goes on)
+        out.error = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+    finally:
+        page.context.close()
     return out
 
 
-def render_summary(name: str, runs: list[tuple[float, float, float]]) -> None:
-    content, figs, busy = ([r[i] for r in runs] for i in range(3))
-    print(f"{name}: text, widgets and images {min(content):.0f}-{max(content):.0f} ms "
-          f"(median {statistics.median(content):.0f}); Plotly figures drawn {min(figs):.0f}-{max(figs):.0f} ms "
-          f"(median {statistics.median(figs):.0f}); browser main thread busy median {statistics.median(busy):.0f} ms")
+def med(xs: list[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def ms(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0f}"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=5)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=3, help="first renders of each page (and as many floor pages "
+                    "before each)")
+    ap.add_argument("--clicks", type=int, default=5, help="timed changes per interaction (after one untimed)")
+    ap.add_argument("--pages", default=",".join(PAGES),
+                    help=f"comma-separated, of: {', '.join(list(PAGES) + list(SKIPPED))} (default: all)")
+    ap.add_argument("--model", default="cifar10_cnn", help="shipped checkpoint (in checkpoints/)")
+    ap.add_argument("--cache-dir", default=None,
+                    help="cnnviz cache for the server (default: a new empty one, removed afterwards)")
     a = ap.parse_args()
-    env = dict(os.environ, CNNVIZ_CHECKPOINTS=str(ROOT / "checkpoints"), CNNVIZ_DATA=str(SHARED))
-    server, url = start_server(ROOT / "dashboard" / "app.py", env)
+    wanted = [p.strip() for p in a.pages.split(",") if p.strip()]
+    unknown = [p for p in wanted if p not in PAGES and p not in SKIPPED]
+    if unknown:
+        ap.error(f"unknown pages {unknown}: choose from {list(PAGES) + list(SKIPPED)}")
+    pages = [p for p in PAGES if p in wanted]  # the app's order
+    skipped = [p for p in SKIPPED if p in wanted or a.pages == ap.get_default("pages")]
+    interactions = [it for it in INTERACTIONS if it.page in pages] if a.clicks > 0 else []
+    n_targets = len(pages) + len(interactions)
+
+    tmp = Path(tempfile.mkdtemp(prefix="dashboard_speed_"))
+    cache = Path(a.cache_dir) if a.cache_dir else tmp / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "CNNVIZ_DATA"}
+    env |= {"CNNVIZ_CHECKPOINTS": str(ROOT / "checkpoints"), "CNNVIZ_CACHE": str(cache)}
+    query = f"?model={a.model}"
+    print(f"dashboard: model {a.model} on its demo gallery, cnnviz cache {cache}"
+          f"{' (new, empty)' if not a.cache_dir else ''}; pages: {', '.join(pages)}; {a.repeats} first renders "
+          f"each, {a.clicks} timed clicks per interaction; floor: a minimal Streamlit page (title, number input, "
+          f"image, one 2x2 Plotly heatmap) on another server in the same run", flush=True)
+    for p in skipped:
+        print(f"{p}: skipped, {SKIPPED[p]}")
+
+    first_ever: dict[str, Render] = {}
+    floor: list[Render] = []
+    renders: dict[str, list[Render]] = {p: [] for p in pages}
+    clicks: dict[str, Clicks] = {}
+    t_start = time.perf_counter()
+    servers = []
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-            warm = browser.new_page(viewport={"width": 1400, "height": 1000})
-            for path in ("", "filters", "feature_maps"):  # Model (the root), then load the test split once
-                warm.goto(f"{url}/{path}?model=cifar10_fast", wait_until="networkidle")
-                warm.get_by_text("Layer" if path != "filters" else "Enlarge filter").first.wait_for(timeout=600_000)
-                idle(warm)
-            warm.close()
-
-            first_renders(browser, f"{url}/filters?model=cifar10_fast", 1, figures=2)  # browser warm-up
-            render_summary("first render of Filters (model loaded, new session, first visit)",
-                           first_renders(browser, f"{url}/filters?model=cifar10_fast", a.runs, figures=2))
-
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            cdp = page.context.new_cdp_session(page)
-            cdp.send("Performance.enable")
-            page.goto(f"{url}/filters?model=cifar10_fast", wait_until="networkidle")
-            page.locator(".js-plotly-plot").first.wait_for()
-            idle(page)
-            toggles = []
-            for i in range(a.runs * 2):
-                label, expect = (("all filters together", "one min-max scale shared") if i % 2 == 0
-                                 else ("each filter", "each filter min-max scaled"))
-                toggles.append(click_until(page, page.get_by_text(label, exact=True).first, expect, cdp))
-            summary("Filters, normalisation toggle (warm)", toggles)
-
-            page.goto(f"{url}/feature_maps?model=cifar10_fast", wait_until="networkidle")
-            page.get_by_text("strongest mean activation first").first.wait_for(timeout=60_000)
-            idle(page)
-            summary("Feature maps, layer change (warm)", layer_changes(page, cdp, a.runs * 2))
+        (tmp / "minimal.py").write_text(MINIMAL_APP)
+        servers.append(start_server(ROOT / "dashboard" / "app.py", env, tmp / "dashboard.log"))
+        servers.append(start_server(tmp / "minimal.py", dict(os.environ), tmp / "minimal.log"))
+        (_, url), (_, floor_url) = servers
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            # first visits ever: the floor's (the browser's own warm-up), then each page's, which
+            # computes and caches what later visits find (model, gallery, features, peaks, ...)
+            first_ever["floor"] = safe_visit(browser, floor_url, 120_000)
+            for p in pages:
+                first_ever[p] = safe_visit(browser, f"{url}/{PAGES[p]}{query}", 1_800_000)
+                print(f"  first visit ever of {p}: {ms(first_ever[p].text)} / {ms(first_ever[p].figures)} ms",
+                      flush=True)
+            for r in range(a.repeats):  # interleaved: floor, page A, floor, page B, ...
+                for p in pages:
+                    floor.append(safe_visit(browser, floor_url, 120_000))
+                    renders[p].append(safe_visit(browser, f"{url}/{PAGES[p]}{query}", 300_000))
+                print(f"  first renders: round {r + 1} of {a.repeats} done", flush=True)
+            for it in interactions:
+                clicks[it.name] = run_interaction(browser, url, query, it, a.clicks)
+                c = clicks[it.name]
+                print(f"  {it.name}: {'error' if c.error else ms(med(c.shown)) + ' ms'}", flush=True)
             browser.close()
+    except Exception:  # noqa: BLE001 (a benchmark reports what it has and exits 0)
+        print("benchmark stopped early:\n" + traceback.format_exc())
+        for log in ("dashboard.log", "minimal.log"):
+            if (tmp / log).exists():
+                print(f"--- {log} (tail)\n{(tmp / log).read_text()[-2000:]}")
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-    with tempfile.TemporaryDirectory() as tmp:
-        app = Path(tmp) / "minimal.py"
-        app.write_text(MINIMAL_APP)
-        server, url = start_server(app, dict(os.environ))
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                first_renders(browser, url, 1, figures=1)  # browser warm-up, as above
-                render_summary("floor: a minimal Streamlit page (title, number input, image, one 2x2 "
-                               "Plotly heatmap)", first_renders(browser, url, a.runs, figures=1))
-                browser.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
+        for server, _ in servers:
+            stop_server(server)
+    wall = time.perf_counter() - t_start
+
+    met = 0
+    print()
+    print("first visit ever (a fresh server and cnnviz cache, pages in this order; each computes what it is "
+          "first to need; not a target) - text, widgets and images / figures drawn, ms:")
+    for p, rd in first_ever.items():
+        what = rd.error or f"{ms(rd.text)} / {ms(rd.figures)}   ({rd.describe_parts()})"
+        print(f"  {p:<17} {what}")
+
+    ok = [f for f in floor if f.error is None]
+    f_text, f_figs = med([f.text for f in ok]), med([f.figures for f in ok if f.figures is not None])
+    print()
+    if ok:
+        print(f"floor page, first render in a new session ({len(ok)} visits, one before each page's): text, widgets "
+              f"and image median {ms(f_text)} ms ({ms(min(f.text for f in ok))}-{ms(max(f.text for f in ok))}); "
+              f"figure drawn median {ms(f_figs)} ms ({ms(min(f.figures for f in ok))}-"
+              f"{ms(max(f.figures for f in ok))}); browser main thread busy median {ms(med([f.busy for f in ok]))} ms")
+    bad = len(floor) - len(ok)
+    if bad:
+        print(f"floor page: {bad} visit(s) failed: {next(f.error for f in floor if f.error)}")
+
+    print()
+    print(f"first render, new session, empty browser cache (median of {a.repeats}; target: at most "
+          f"{RENDER_TARGET}x the floor's median, text and figures):")
+    print(f"  {'page':<17} {'text ms':>8} {'figs ms':>8} {'text x':>7} {'figs x':>7} {'busy ms':>8}  result")
+    for p in pages:
+        good = [r for r in renders[p] if r.error is None]
+        errors = [r.error for r in renders[p] if r.error is not None]
+        if not good or f_text is None:
+            print(f"  {p:<17} error: {errors[0] if errors else 'no floor measurement'}")
+            continue
+        t, f = med([r.text for r in good]), med([r.figures for r in good if r.figures is not None])
+        tx = t / f_text
+        fx = f / f_figs if f is not None and f_figs else None
+        passed = tx <= RENDER_TARGET and (fx is None or fx <= RENDER_TARGET) and not errors
+        met += passed
+        note = (f"  ({len(errors)} failed: {errors[0]})" if errors else "") + ("  (no Plotly figures)" if f is None else "")
+        print(f"  {p:<17} {ms(t):>8} {ms(f):>8} {tx:>6.2f}x {'-' if fx is None else f'{fx:.2f}x':>7} "
+              f"{ms(med([r.busy for r in good])):>8}  {'PASS' if passed else 'FAIL'}{note}")
+    for p in skipped:
+        print(f"  {p:<17} skipped: {SKIPPED[p]}")
+
+    if interactions:
+        print()
+        print(f"warm interactions on the open page (ms from the click or key press until the changed text shows; "
+              f"median and max of {a.clicks} after one untimed first; target: median at most {CLICK_TARGET_MS:.0f} ms):")
+        print(f"  {'interaction':<40} {'median':>6} {'max':>6} {'settled':>8} {'first':>6} {'busy':>6}  result")
+        for it in interactions:
+            c = clicks.get(it.name)
+            if c is None or c.error is not None or not c.shown:
+                print(f"  {it.name:<40} error: {c.error if c else 'not run'}")
+                continue
+            m = med(c.shown)
+            passed = m <= CLICK_TARGET_MS
+            met += passed
+            first = f"{ms(c.first[0])}" if c.first else "-"
+            print(f"  {it.name:<40} {ms(m):>6} {ms(max(c.shown)):>6} {ms(med(c.settled)):>8} {first:>6} "
+                  f"{ms(med(c.busy)):>6}  {'PASS' if passed else 'FAIL'}" + (f"  ({it.note})" if it.note else ""))
+        print("  (settled: median until nothing of the previous run is left, images are loaded and figures drawn; "
+              "first: the untimed first change; busy: the browser main thread's median busy ms per change)")
+    shutil.rmtree(tmp, ignore_errors=True)  # the logs, and the cache unless --cache-dir named one
+    print()
+    print(f"wall time {wall / 60:.1f} min")
+    print(f"targets met: {met} of {n_targets}")
 
 
 if __name__ == "__main__":

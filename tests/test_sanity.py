@@ -121,6 +121,7 @@ def test_correlation_is_one_when_trained_and_drops_as_layers_go_random():
     assert result.verdict(threshold=-1.0)["saliency"] == "barely changes"
     row = result.table()[0]
     assert row["method"] == "saliency" and row["trained"] == 1.0 and row["full cascade"] == mean["saliency"][-1]
+    assert row["cascade mean"] == pytest.approx(float(np.mean(mean["saliency"][1:])))
     assert row["undefined"] == 0
 
     _, again = run(images)

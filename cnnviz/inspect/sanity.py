@@ -84,20 +84,33 @@ class SanityResult:
         """Mean correlation after the full cascade (every layer random), per method."""
         return {m: float(v) for m, v in zip(self.methods, self.mean()[:, -1])}
 
+    def cascade(self) -> dict[str, float]:
+        """Per method, the mean correlation over the randomised steps (1 to L, each step's mean
+        over the images; steps where no image has one left out): how much of the trained map
+        survives while the model is taken apart, from the logits down. NaN when none is defined."""
+        steps = self.mean()[:, 1:]
+        n = np.isfinite(steps).sum(1)
+        total = np.where(np.isfinite(steps), steps, 0.0).sum(1)
+        return {m: float(t / k) if k else math.nan for m, t, k in zip(self.methods, total, n)}
+
     def verdict(self, threshold: float = 0.5) -> dict[str, str]:
-        """Per method: ``"decorrelates"`` when the mean correlation after the full cascade is
-        below ``threshold`` (the map depends on the weights), ``"barely changes"`` otherwise,
-        ``"undefined"`` when no image had a defined correlation (every final map constant)."""
+        """Per method: ``"decorrelates"`` when :meth:`cascade` is below ``threshold`` (the map
+        follows the weights), ``"barely changes"`` otherwise (the map survives randomisation:
+        it shows the image more than the model), ``"undefined"`` when no step had a defined
+        correlation. The mean over the cascade, not its last step, because a method that only
+        changes once the first convolution is random (guided backprop) still ignores every layer
+        that decides the class."""
         return {m: "undefined" if math.isnan(v) else "decorrelates" if v < threshold else "barely changes"
-                for m, v in self.final().items()}
+                for m, v in self.cascade().items()}
 
     def table(self, threshold: float = 0.5) -> list[dict[str, object]]:
         """One row per method: the mean correlation after each step (keyed by step label),
-        after the full cascade, how many final correlations were undefined, and the verdict."""
-        mean, undefined, verdict = self.mean(), self.undefined(), self.verdict(threshold)
+        after the full cascade, its mean over the cascade, how many final correlations were
+        undefined, and the verdict."""
+        mean, undefined, verdict, cascade = self.mean(), self.undefined(), self.verdict(threshold), self.cascade()
         return [{"method": m, **{s: float(v) for s, v in zip(self.steps, mean[i])},
-                 "full cascade": float(mean[i, -1]), "undefined": int(undefined[i, -1]), "verdict": verdict[m]}
-                for i, m in enumerate(self.methods)]
+                 "full cascade": float(mean[i, -1]), "cascade mean": cascade[m], "undefined": int(undefined[i, -1]),
+                 "verdict": verdict[m]} for i, m in enumerate(self.methods)]
 
     def to_dict(self, threshold: float = 0.5) -> dict[str, object]:
         """JSON-ready numbers (NaN -> ``None``); the maps are left out."""
@@ -108,6 +121,7 @@ class SanityResult:
                 "targets": list(self.targets), "seed": self.seed, "grad_cam_layer": self.grad_cam_layer,
                 "spearman": clean(self.spearman), "mean": clean(self.mean()),
                 "undefined": self.undefined().tolist(), "threshold": threshold,
+                "cascade_mean": {m: (None if math.isnan(v) else v) for m, v in self.cascade().items()},
                 "verdict": self.verdict(threshold)}
 
 

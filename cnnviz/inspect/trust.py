@@ -98,13 +98,14 @@ def format_check(check: AttributionCheck, threshold: float = 0.5) -> str:
                          f"{r['map_seconds'] + r['curve_seconds']:8.1f}")
     if check.sanity is not None:
         s = check.sanity
-        mean, undefined, verdict = s.mean(), s.undefined(), s.verdict(threshold)
+        mean, undefined, verdict, cascade = s.mean(), s.undefined(), s.verdict(threshold), s.cascade()
         lines += ["", f"Sanity check: Spearman correlation with the trained model's map as layers are "
-                      f"randomised top-down ({len(s.layers)} layers; verdict at {threshold})",
+                      f"randomised top-down ({len(s.layers)} layers; verdict: mean over the cascade below "
+                      f"{threshold} or not)",
                   f"{'method':24s} " + " ".join(f"{k:>6d}" for k in range(len(s.steps)))
-                  + f" {'undefined':>9s}  verdict"]
+                  + f" {'mean':>6s} {'undefined':>9s}  verdict"]
         for i, m in enumerate(s.methods):
             lines.append(f"{m:24s} " + " ".join("   nan" if np.isnan(v) else f"{v:6.2f}" for v in mean[i])
-                         + f" {int(undefined[i, -1]):9d}  {verdict[m]}")
+                         + f" {cascade[m]:6.2f} {int(undefined[i, -1]):9d}  {verdict[m]}")
         lines.append("steps: " + ", ".join(f"{k} = {name}" for k, name in enumerate(s.steps)))
     return "\n".join(lines)

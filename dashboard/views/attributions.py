@@ -95,7 +95,8 @@ def trust_panel(ctx: Context, image: np.ndarray, target: int, methods: tuple[str
             st.plotly_chart(sanity_curve_figure(result), key="attr_sanity_curve")
             st.plotly_chart(sanity_grid_figure(image, result), key="attr_sanity_grid")
             verdict = result.verdict()
-            st.markdown(" · ".join(f"{TITLES[m]}: **{verdict[m]}** ({v:+.2f})" for m, v in result.final().items()))
+            st.markdown("Mean correlation over the cascade: " + " · ".join(
+                f"{TITLES[m]} **{v:+.2f}**, {verdict[m]}" for m, v in result.cascade().items()))
     with average:
         c1, c2 = st.columns([1, 3])
         n = c1.number_input("Held-out images", 2, 500, 16, key="attr_avg_n")
