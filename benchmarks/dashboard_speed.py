@@ -11,13 +11,14 @@ framework's floor, in the same run.
   page B, ...) so the machine's drift affects both alike. Read from the page's own clock
   (``performance.now()`` since navigation start, checked every animation frame): "text" is when
   all the page's text, widgets, images (loaded), component frames and tables are shown; "figures"
-  when all its Plotly figures are drawn. "All" is what the page holds once it has been quiet for
-  a second. Target: each median at most 1.25x the floor page's median in the same run;
+  when all its Plotly figures are drawn. "All" is what the page holds once its script has
+  finished and nothing has changed for a second. Target: each median at most 1.25x the floor
+  page's median in the same run;
 * warm interactions on the open page: from the click or key press, seen inside the page, until
   the changed text shows (on the page or in a drawn Plotly figure), median and max of
   ``--clicks``, after one untimed first change (reported as "first": it may compute what later
-  ones find cached); "settled" adds: nothing left of the previous run, images loaded, figures
-  drawn. Target: median until shown at most 300 ms;
+  ones find cached); "settled" adds: the script finished, nothing left of the previous run,
+  images loaded, figures drawn. Target: median until shown at most 300 ms;
 * the browser main thread's busy time for each (Chrome's ``TaskDuration``), to tell the
   browser's share from the server's (``benchmarks/dashboard_script_speed.py`` times the server).
 
@@ -35,6 +36,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -71,9 +73,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Streamlit's script state, on its root element for its own end-to-end tests: "running",
+# "notRunning", ...
+SCRIPT_STATE = "document.querySelector('[data-testid=stApp]')?.dataset.testScriptState"
+
+
 def idle(page, timeout_ms: int = 600_000) -> None:
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=timeout_ms)
+    """Waits until the app's script has finished (no status widget, the script not running)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
+                           f"{SCRIPT_STATE} === 'notRunning'", timeout=timeout_ms)
 
 
 # Click ``el`` inside the page and resolve with the milliseconds until ``text`` is shown: in
@@ -147,7 +155,8 @@ def start_server(app: Path, env: dict[str, str], log: Path | None = None) -> tup
     out = open(log, "w") if log is not None else subprocess.DEVNULL
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
                                "--server.headless", "true", "--server.fileWatcherType", "none"],
-                              cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                              cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                              start_new_session=True)  # its own process group: stop_server ends its children too
     if log is not None:
         out.close()
     url = f"http://127.0.0.1:{port}"
@@ -165,43 +174,59 @@ def start_server(app: Path, env: dict[str, str], log: Path | None = None) -> tup
 
 
 def stop_server(server: subprocess.Popen) -> None:
+    """Stops a ``start_server`` server, and whatever it started (e.g. a stuck worker pool)."""
     server.terminate()
     try:
         server.wait(timeout=20)
     except subprocess.TimeoutExpired:
         server.kill()
+        server.wait(timeout=20)
+    try:
+        os.killpg(server.pid, signal.SIGKILL)  # the group start_server made for it: its leftover children
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
-# A Plotly figure counts as drawn once its SVG holds a trace (scatter, bar, heatmap or image).
-DRAWN = ".main-svg .trace, .main-svg .hm, .main-svg .im"
+# A Plotly chart (Streamlit's element) counts as drawn once its SVG holds a trace (scatter, bar,
+# heatmap or image), or its SVG for a figure without data.
+DRAWN = """((c) => { const p = c.querySelector('.js-plotly-plot');
+  return !!p && !!p.querySelector('.main-svg') && (!p.data || !p.data.length
+    || !!p.querySelector('.main-svg .trace, .main-svg .hm, .main-svg .im')); })"""
 
 # Recorded every animation frame from the start of a new page, on the page's own clock (ms since
 # navigation start), whenever it changes: how many of the page's parts are shown. [0] element
-# containers (text, widgets, ...; not spinners, progress bars or stale ones), [1] loaded images,
+# containers (text, widgets, ...; not spinners, progress bars, stale ones or skeletons, which
+# stand in for an element whose code is loading), [1] loaded images,
 # [2] loaded component frames (and the images in them), [3] drawn tables, [4] drawn Plotly
-# figures, [5] Plotly figures present. Streamlit keeps hidden stale copies of keyed charts: only
-# shown parts count.
+# charts, [5] Plotly charts present, [6] parts present but not yet loaded or drawn, [7] 1 while
+# the script runs. Streamlit keeps hidden stale copies of keyed charts: only shown parts count.
 RENDER_TIMELINE = """(() => { if (window !== window.top) return;
   const r = window.__render = {timeline: [], lastChange: 0, stop: false};
   const shown = (e) => e.checkVisibility({opacityProperty: true, visibilityProperty: true});
+  const drawn = """ + DRAWN + """;
   const sig = () => {
-    let els = 0, imgs = 0, frames = 0, grids = 0, figs = 0, plots = 0;
-    for (const c of document.querySelectorAll('[data-testid=stElementContainer]'))
-      if (c.getAttribute('data-stale') !== 'true' && shown(c) && !c.querySelector(
-          '[data-testid=stSpinner], [data-testid=stProgress], [data-testid=stSkeleton]')) els++;
+    let els = 0, imgs = 0, frames = 0, grids = 0, figs = 0, plots = 0, pending = 0;
+    for (const c of document.querySelectorAll('[data-testid=stElementContainer]')) {
+      if (c.getAttribute('data-stale') === 'true' || !shown(c)
+          || c.querySelector('[data-testid=stSpinner], [data-testid=stProgress]')) continue;
+      if (c.querySelector('[data-testid^=stSkeleton]')) pending++;  // its code is still loading
+      else els++;
+    }
     for (const i of document.querySelectorAll('[data-testid=stImage] img'))
-      if (i.complete && i.naturalWidth && shown(i)) imgs++;
+      if (shown(i)) { if (i.complete && i.naturalWidth) imgs++; else pending++; }
     for (const f of document.querySelectorAll('iframe')) {
       if (!shown(f)) continue;
       try {
         const d = f.contentDocument;
-        if (d && d.readyState === 'complete' && d.body && d.body.childElementCount
-            && Array.from(d.images).every(i => i.complete && i.naturalWidth)) frames++;
+        if (d && d.readyState === 'complete' && Array.from(d.images).every(i => i.complete && i.naturalWidth))
+          frames++; else pending++;
       } catch (e) { frames++; }  // another origin: counted once shown
     }
-    for (const g of document.querySelectorAll('[data-testid=stDataFrame]')) if (shown(g) && g.querySelector('canvas')) grids++;
-    for (const p of document.querySelectorAll('.js-plotly-plot')) if (shown(p)) { plots++; if (p.querySelector('""" + DRAWN + """')) figs++; }
-    return [els, imgs, frames, grids, figs, plots];
+    for (const g of document.querySelectorAll('[data-testid=stDataFrame]'))
+      if (shown(g)) { if (g.querySelector('canvas')) grids++; else pending++; }
+    for (const c of document.querySelectorAll('[data-testid=stPlotlyChart]'))
+      if (shown(c)) { plots++; if (drawn(c)) figs++; else pending++; }
+    return [els, imgs, frames, grids, figs, plots, pending, """ + SCRIPT_STATE + """ === 'notRunning' ? 0 : 1];
   };
   const tick = () => {
     if (r.stop) return;
@@ -211,9 +236,10 @@ RENDER_TIMELINE = """(() => { if (window !== window.top) return;
   };
   requestAnimationFrame(tick); })()"""
 
-# The page has rendered: a title, nothing running, nothing changed for ``quiet`` ms.
-RENDERED = """(quiet) => { const r = window.__render;
-  return !!r && r.timeline.length > 0 && !!document.querySelector('h1')
+# The page has rendered: a title, the script finished, nothing pending, nothing changed for
+# ``quiet`` ms.
+RENDERED = """(quiet) => { const r = window.__render, last = r && r.timeline.length && r.timeline[r.timeline.length - 1][1];
+  return !!last && !!document.querySelector('h1') && last[6] === 0 && last[7] === 0
     && !document.querySelector('[data-testid=stStatusWidget], [data-testid=stSpinner], [data-testid=stProgress]')
     && performance.now() - r.lastChange > quiet; }"""
 
@@ -229,7 +255,7 @@ class Render:
     def describe_parts(self) -> str:
         if not self.parts:
             return ""
-        els, imgs, frames, grids, figs, plots = self.parts
+        els, imgs, frames, grids, figs, plots = self.parts[:6]
         s = f"{els} elements, {imgs} images, {frames} frames, {grids} tables, {figs} figures"
         return s + (f" ({plots - figs} Plotly figures never drawn!)" if plots != figs else "")
 
@@ -244,7 +270,12 @@ def visit(browser, url: str, timeout_ms: int) -> Render:
         cdp = context.new_cdp_session(page)
         cdp.send("Performance.enable")
         page.goto(url, wait_until="commit")
-        page.wait_for_function(RENDERED, arg=QUIET_MS, timeout=timeout_ms, polling=200)
+        try:
+            page.wait_for_function(RENDERED, arg=QUIET_MS, timeout=timeout_ms, polling=200)
+        except Exception as e:  # say what the page showed then
+            last = page.evaluate("() => window.__render && window.__render.timeline.slice(-1)[0]")
+            raise RuntimeError(f"not rendered after {timeout_ms / 1000:.0f} s; last counts {last}, "
+                               "[elements, images, frames, tables, figures, charts, pending, running]") from e
         timeline = page.evaluate("() => { window.__render.stop = true; return window.__render.timeline; }")
         busy = busy_ms(cdp)
         problem = page.evaluate("""() => { const e = document.querySelector('[data-testid=stException]');
@@ -258,11 +289,15 @@ def visit(browser, url: str, timeout_ms: int) -> Render:
     return Render(text, figures, busy, final, problem)
 
 
+def first_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}"
+
+
 def safe_visit(browser, url: str, timeout_ms: int) -> Render:
     try:
         return visit(browser, url, timeout_ms)
     except Exception as e:  # noqa: BLE001 (a benchmark reports and goes on)
-        return Render(error=f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
+        return Render(error=first_line(e))
 
 
 # Armed before an interaction: from the first pointerdown, keydown or click the page sees until
@@ -270,14 +305,17 @@ def safe_visit(browser, url: str, timeout_ms: int) -> Render:
 # (no stale element left, images loaded, figures drawn, no spinner), checked every frame.
 ARM = """(text) => {
   const s = window.__act = {t0: null, text: null, settled: null, error: null};
+  const drawn = """ + DRAWN + """;
   const shown = (e) => e.checkVisibility({opacityProperty: true, visibilityProperty: true});
   const textShown = () => document.body.innerText.includes(text) || Array.from(
       document.querySelectorAll('.js-plotly-plot')).some(p => shown(p)
           && Array.from(p.querySelectorAll('text')).some(t => t.textContent.includes(text)));
   const settled = () => !Array.from(document.querySelectorAll('[data-testid=stElementContainer][data-stale=true]')).some(shown)
       && Array.from(document.querySelectorAll('[data-testid=stImage] img')).every(i => !shown(i) || (i.complete && i.naturalWidth))
-      && Array.from(document.querySelectorAll('.js-plotly-plot')).every(p => !shown(p) || p.querySelector('""" + DRAWN + """'))
-      && !document.querySelector('[data-testid=stSpinner], [data-testid=stProgress]');
+      && Array.from(document.querySelectorAll('[data-testid=stPlotlyChart]')).every(c => !shown(c) || drawn(c))
+      && !Array.from(document.querySelectorAll('[data-testid=stSpinner], [data-testid=stProgress], '
+                                               + '[data-testid^=stSkeleton]')).some(shown)
+      && """ + SCRIPT_STATE + """ === 'notRunning';
   if (textShown()) { s.error = 'already shown before the change: ' + text; return; }
   const types = ['pointerdown', 'keydown', 'click'];
   const start = () => { if (s.t0 === null) s.t0 = performance.now(); types.forEach(t => window.removeEventListener(t, start, true)); };
@@ -325,8 +363,7 @@ def widget(page, testid: str, label: str):
 
 def select_value(page, label: str) -> str:
     """The shown value of the select box ``label``."""
-    lines = [s.strip() for s in widget(page, "stSelectbox", label).inner_text().splitlines() if s.strip()]
-    return next(s for s in lines if not s.startswith(label))
+    return widget(page, "stSelectbox", label).locator("input[role=combobox]").input_value().strip()
 
 
 def open_options(page, label: str) -> tuple[object, list[str]]:
@@ -387,7 +424,7 @@ def _convolution(page, i, state):
     row, col = map(int, re.search(r"Output pixel \(row (\d+), column (\d+)\)", page.inner_text("body")).groups())
     ow = int(re.search(r"columns = \([^)]*\) // \d+ \+ 1 = (\d+)", page.inner_text("body")).group(1))
     row, col = (row, col + 1) if col + 1 < ow else (row + 1, 0)
-    thumb = page.locator("[data-testid=stSlider]").filter(has_text="Output position").locator("[role=slider]").first
+    thumb = widget(page, "stSlider", "Output position").locator("input[type=range]").first
     thumb.focus()
     return f"Output pixel (row {row}, col {col})", lambda: page.keyboard.press("ArrowRight")
 
@@ -462,7 +499,7 @@ def run_interaction(browser, url: str, query: str, it: Interaction, clicks: int)
                 out.settled.append(settled)
                 out.busy.append(busy)
     except Exception as e:  # noqa: BLE001 (a benchmark reports and goes on)
-        out.error = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        out.error = first_line(e)
     finally:
         page.context.close()
     return out
@@ -477,6 +514,7 @@ def ms(x: float | None) -> str:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3, help="first renders of each page (and as many floor pages "
                     "before each)")
@@ -484,6 +522,9 @@ def main() -> None:
     ap.add_argument("--pages", default=",".join(PAGES),
                     help=f"comma-separated, of: {', '.join(list(PAGES) + list(SKIPPED))} (default: all)")
     ap.add_argument("--model", default="cifar10_cnn", help="shipped checkpoint (in checkpoints/)")
+    ap.add_argument("--first-visit-timeout", type=float, default=600,
+                    help="seconds a page's first visit ever may take (it computes what later visits find cached); "
+                         "a page whose first visit fails is not measured further")
     ap.add_argument("--cache-dir", default=None,
                     help="cnnviz cache for the server (default: a new empty one, removed afterwards)")
     a = ap.parse_args()
@@ -525,15 +566,18 @@ def main() -> None:
             # computes and caches what later visits find (model, gallery, features, peaks, ...)
             first_ever["floor"] = safe_visit(browser, floor_url, 120_000)
             for p in pages:
-                first_ever[p] = safe_visit(browser, f"{url}/{PAGES[p]}{query}", 1_800_000)
-                print(f"  first visit ever of {p}: {ms(first_ever[p].text)} / {ms(first_ever[p].figures)} ms",
-                      flush=True)
+                first_ever[p] = safe_visit(browser, f"{url}/{PAGES[p]}{query}", int(a.first_visit_timeout * 1000))
+                print(f"  first visit ever of {p}: " + (first_ever[p].error or f"{ms(first_ever[p].text)} / "
+                                                       f"{ms(first_ever[p].figures)} ms"), flush=True)
+            timed_pages = [p for p in pages if first_ever[p].error is None]
             for r in range(a.repeats):  # interleaved: floor, page A, floor, page B, ...
-                for p in pages:
+                for p in timed_pages:
                     floor.append(safe_visit(browser, floor_url, 120_000))
                     renders[p].append(safe_visit(browser, f"{url}/{PAGES[p]}{query}", 300_000))
                 print(f"  first renders: round {r + 1} of {a.repeats} done", flush=True)
             for it in interactions:
+                if it.page not in timed_pages:
+                    continue
                 clicks[it.name] = run_interaction(browser, url, query, it, a.clicks)
                 c = clicks[it.name]
                 print(f"  {it.name}: {'error' if c.error else ms(med(c.shown)) + ' ms'}", flush=True)
@@ -575,6 +619,9 @@ def main() -> None:
     for p in pages:
         good = [r for r in renders[p] if r.error is None]
         errors = [r.error for r in renders[p] if r.error is not None]
+        if p in first_ever and first_ever[p].error is not None:
+            print(f"  {p:<17} FAIL: not measured, its first visit failed ({first_ever[p].error})")
+            continue
         if not good or f_text is None:
             print(f"  {p:<17} error: {errors[0] if errors else 'no floor measurement'}")
             continue
@@ -597,7 +644,8 @@ def main() -> None:
         for it in interactions:
             c = clicks.get(it.name)
             if c is None or c.error is not None or not c.shown:
-                print(f"  {it.name:<40} error: {c.error if c else 'not run'}")
+                why = c.error if c else "not run: the page's first visit failed"
+                print(f"  {it.name:<40} FAIL: {why}")
                 continue
             m = med(c.shown)
             passed = m <= CLICK_TARGET_MS
@@ -605,7 +653,8 @@ def main() -> None:
             first = f"{ms(c.first[0])}" if c.first else "-"
             print(f"  {it.name:<40} {ms(m):>6} {ms(max(c.shown)):>6} {ms(med(c.settled)):>8} {first:>6} "
                   f"{ms(med(c.busy)):>6}  {'PASS' if passed else 'FAIL'}" + (f"  ({it.note})" if it.note else ""))
-        print("  (settled: median until nothing of the previous run is left, images are loaded and figures drawn; "
+        print("  (settled: median until the script has finished, nothing of the previous run is left, images are "
+              "loaded and figures drawn; "
               "first: the untimed first change; busy: the browser main thread's median busy ms per change)")
     shutil.rmtree(tmp, ignore_errors=True)  # the logs, and the cache unless --cache-dir named one
     print()

@@ -9,7 +9,7 @@
   on, whose probabilities are overconfident, so fewer label errors show).
 * :func:`calibrate_near_duplicates` measures the feature distance between images and lightly
   changed copies of themselves (a 1-px shift, +-4% brightness, JPEG at quality 90); the
-  threshold below which two images count as near-duplicates is a high percentile of those.
+  threshold below which two images count as near-duplicates is the median of those.
 * :func:`mistake_card` gathers one image's story: top-3 classes, Grad-CAM for the predicted and
   the true class, its nearest training images, and the channels of the last convolution that
   pushed the predicted logit most.
@@ -222,8 +222,12 @@ def _jiggle(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def calibrate_near_duplicates(model: CNN, images: np.ndarray, norm: Normalization, n: int = 500,
-                              percentile: float = 95.0, seed: int = 0) -> NearDuplicateThreshold:
-    """Calibrate the near-duplicate threshold on ``n`` of ``images`` (seeded sample)."""
+                              percentile: float = 50.0, seed: int = 0) -> NearDuplicateThreshold:
+    """Calibrate the near-duplicate threshold on ``n`` of ``images`` (seeded sample): two images
+    are near-duplicates when they are closer than half of the lightly changed copies are to their
+    originals. (The 95th percentile flagged 21.6% of CIFAR-10's test images with cifar10_cnn, most
+    of them merely similar; the median flags 1.8%, mostly the same photographs recropped or
+    recoloured, against the 3.3% that Barz & Denzler's ciFAIR found by hand.)"""
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(images), size=min(n, len(images)), replace=False))
     if len(pick) < 2:
