@@ -65,7 +65,13 @@ def planted(n_per_class: int = 100, flips: int = 10, seed: int = 0):
     return feats.astype(np.float32), probs, labels, flipped
 
 
-def test_label_issue_ranking_finds_the_planted_flips_first():
+def test_label_issue_ranking_finds_the_planted_flips_first(monkeypatch):
+    import cleanlab.filter
+
+    def no_pool(*a, **k):
+        raise AssertionError("cleanlab must not start a process pool (it hung inside the Streamlit server)")
+
+    monkeypatch.setattr(cleanlab.filter.multiprocessing, "Pool", no_pool)
     feats, probs, labels, flipped = planted()
     issues = find_data_issues(labels, probs, feats, out_of_sample=True)
     ranked = rank_mistakes(labels, np.log(probs), "label_issue", issues=issues)

@@ -155,6 +155,11 @@ def rank_mistakes(labels: np.ndarray, logits: np.ndarray, order: Order = "confid
     return out
 
 
+# cleanlab's label check otherwise starts a process pool; inside the Streamlit server its workers
+# inherit the server's signal handlers, and the page hung waiting for them (measured: 9 minutes).
+_ONE_PROCESS = {"find_label_issues_kwargs": {"n_jobs": 1}}
+
+
 def find_data_issues(labels: np.ndarray, probs: np.ndarray, features: np.ndarray, out_of_sample: bool,
                      k: int = 10) -> DataIssues:
     """cleanlab ``Datalab`` label, outlier and near-duplicate checks on ``(N,)`` labels, ``(N, K)``
@@ -170,7 +175,8 @@ def find_data_issues(labels: np.ndarray, probs: np.ndarray, features: np.ndarray
     k = min(k, len(labels) - 1)
     lab = Datalab(data={"label": labels}, label_name="label", verbosity=0)
     lab.find_issues(pred_probs=np.asarray(probs, np.float64), features=np.asarray(features, np.float32),
-                    issue_types={"label": {"k": k}, "outlier": {"k": k}, "near_duplicate": {"k": k}})
+                    issue_types={"label": {"k": k, "clean_learning_kwargs": _ONE_PROCESS}, "outlier": {"k": k},
+                                 "near_duplicate": {"k": k}})
     df = lab.get_issues()
     dup = lab.get_info("near_duplicate").get("near_duplicate_sets")
     sets = [list(map(int, s)) for s in dup] if dup is not None else [[] for _ in labels]
