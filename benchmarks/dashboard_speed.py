@@ -23,7 +23,7 @@ framework's floor, in the same run.
   browser's share from the server's (``benchmarks/dashboard_script_speed.py`` times the server).
 
     python benchmarks/dashboard_speed.py [--repeats 3] [--clicks 5] [--pages filters,units] \
-        [--model cifar10_cnn] [--cache-dir DIR]
+        [--model cifar10_cnn] [--first-visit-timeout 300] [--cache-dir DIR]
 
 Exit status 0 always (a benchmark); the last line says how many targets were met. Camera is
 skipped (it needs a camera). Needs Debian's chromium (/usr/bin/chromium) and playwright
@@ -188,10 +188,12 @@ def stop_server(server: subprocess.Popen) -> None:
 
 
 # A Plotly chart (Streamlit's element) counts as drawn once its SVG holds a trace (scatter, bar,
-# heatmap or image), or its SVG for a figure without data.
+# heatmap or image) or its WebGL canvas is there (scattergl), or its SVG for a figure without
+# data or with WebGL traces only (drawn, if at all, where the page cannot see).
 DRAWN = """((c) => { const p = c.querySelector('.js-plotly-plot');
   return !!p && !!p.querySelector('.main-svg') && (!p.data || !p.data.length
-    || !!p.querySelector('.main-svg .trace, .main-svg .hm, .main-svg .im')); })"""
+    || !!p.querySelector('.main-svg .trace, .main-svg .hm, .main-svg .im, .gl-container canvas')
+    || p.data.every(t => /gl|3d|splom|parcoords|mapbox|map$/.test(t.type || ''))); })"""
 
 # Recorded every animation frame from the start of a new page, on the page's own clock (ms since
 # navigation start), whenever it changes: how many of the page's parts are shown. [0] element
@@ -310,12 +312,15 @@ ARM = """(text) => {
   const textShown = () => document.body.innerText.includes(text) || Array.from(
       document.querySelectorAll('.js-plotly-plot')).some(p => shown(p)
           && Array.from(p.querySelectorAll('text')).some(t => t.textContent.includes(text)));
-  const settled = () => !Array.from(document.querySelectorAll('[data-testid=stElementContainer][data-stale=true]')).some(shown)
-      && Array.from(document.querySelectorAll('[data-testid=stImage] img')).every(i => !shown(i) || (i.complete && i.naturalWidth))
-      && Array.from(document.querySelectorAll('[data-testid=stPlotlyChart]')).every(c => !shown(c) || drawn(c))
-      && !Array.from(document.querySelectorAll('[data-testid=stSpinner], [data-testid=stProgress], '
-                                               + '[data-testid^=stSkeleton]')).some(shown)
-      && """ + SCRIPT_STATE + """ === 'notRunning';
+  const count = (sel, f) => Array.from(document.querySelectorAll(sel)).filter(f).length;
+  const unsettled = () => {  // what still differs from a settled page
+    const n = {stale: count('[data-testid=stElementContainer][data-stale=true]', shown),
+               images: count('[data-testid=stImage] img', i => shown(i) && !(i.complete && i.naturalWidth)),
+               charts: count('[data-testid=stPlotlyChart]', c => shown(c) && !drawn(c)),
+               busy: count('[data-testid=stSpinner], [data-testid=stProgress], [data-testid^=stSkeleton]', shown),
+               running: """ + SCRIPT_STATE + """ === 'notRunning' ? 0 : 1};
+    return Object.entries(n).filter(([k, v]) => v).map(([k, v]) => k + ' ' + v).join(', ');
+  };
   if (textShown()) { s.error = 'already shown before the change: ' + text; return; }
   const types = ['pointerdown', 'keydown', 'click'];
   const start = () => { if (s.t0 === null) s.t0 = performance.now(); types.forEach(t => window.removeEventListener(t, start, true)); };
@@ -325,12 +330,13 @@ ARM = """(text) => {
     if (s.t0 !== null) {
       const now = performance.now();
       if (s.text === null && textShown()) s.text = now - s.t0;
-      if (s.text !== null && settled()) { s.settled = now - s.t0; return; }
+      if (s.text !== null && !unsettled()) { s.settled = now - s.t0; return; }
     }
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
-  setTimeout(() => { if (s.settled === null) s.error = 'timed out waiting for ' + text; }, 60000);
+  setTimeout(() => { if (s.settled === null) s.error = (s.t0 === null ? 'no click or key press seen'
+      : s.text === null ? 'timed out waiting for ' + text : 'shown, but not settled after 60 s: ' + unsettled()); }, 60000);
 }"""
 
 
@@ -371,7 +377,15 @@ def open_options(page, label: str) -> tuple[object, list[str]]:
     widget(page, "stSelectbox", label).locator("[role=combobox]").click()
     opts = page.locator("[role=option]")
     opts.first.wait_for()
+    time.sleep(0.2)  # let the list settle (it draws only the options near the chosen one)
     return opts, [s.strip() for s in opts.all_inner_texts()]
+
+
+def click_option(page, text: str) -> Callable[[], None]:
+    """An in-page click on the open list's option ``text``, found when clicked (the list may
+    have drawn its options anew since it opened)."""
+    return lambda: page.evaluate("""(text) => { const o = Array.from(document.querySelectorAll('[role=option]'))
+        .find(o => o.innerText.trim() === text); if (!o) throw new Error('no option ' + text); o.click(); }""", text)
 
 
 def select(page, label: str, pick: Callable[[list[str], str], int], expect: Callable[[str], str]
@@ -379,9 +393,9 @@ def select(page, label: str, pick: Callable[[list[str], str], int], expect: Call
     """Prepares choosing option ``pick(texts, current)`` of select box ``label``: returns the
     text to wait for and the in-page click."""
     current = select_value(page, label)
-    opts, texts = open_options(page, label)
+    _, texts = open_options(page, label)
     i = pick(texts, current)
-    return expect(texts[i]), in_page_click(page, opts.nth(i))
+    return expect(texts[i]), click_option(page, texts[i])
 
 
 def other(texts: list[str], current: str, first: list) -> int:
@@ -412,11 +426,11 @@ def _filters(page, i, state):
 def _layer(suffix: str):
     def step(page, i, state):
         current = select_value(page, "Layer")
-        opts, texts = open_options(page, "Layer")
+        _, texts = open_options(page, "Layer")
         j = 3 + i % 6
         if texts[j] == current:
             j = 3 + (i + 1) % 6
-        return f"{texts[j]}{suffix}", in_page_click(page, opts.nth(j))
+        return f"{texts[j]}{suffix}", click_option(page, texts[j])
     return step
 
 
@@ -522,7 +536,7 @@ def main() -> None:
     ap.add_argument("--pages", default=",".join(PAGES),
                     help=f"comma-separated, of: {', '.join(list(PAGES) + list(SKIPPED))} (default: all)")
     ap.add_argument("--model", default="cifar10_cnn", help="shipped checkpoint (in checkpoints/)")
-    ap.add_argument("--first-visit-timeout", type=float, default=600,
+    ap.add_argument("--first-visit-timeout", type=float, default=300,
                     help="seconds a page's first visit ever may take (it computes what later visits find cached); "
                          "a page whose first visit fails is not measured further")
     ap.add_argument("--cache-dir", default=None,
@@ -553,6 +567,7 @@ def main() -> None:
     floor: list[Render] = []
     renders: dict[str, list[Render]] = {p: [] for p in pages}
     clicks: dict[str, Clicks] = {}
+    timed_pages: list[str] = []
     t_start = time.perf_counter()
     servers = []
     try:
@@ -623,7 +638,7 @@ def main() -> None:
             print(f"  {p:<17} FAIL: not measured, its first visit failed ({first_ever[p].error})")
             continue
         if not good or f_text is None:
-            print(f"  {p:<17} error: {errors[0] if errors else 'no floor measurement'}")
+            print(f"  {p:<17} FAIL: {errors[0] if errors else 'not measured'}")
             continue
         t, f = med([r.text for r in good]), med([r.figures for r in good if r.figures is not None])
         tx = t / f_text
@@ -644,7 +659,8 @@ def main() -> None:
         for it in interactions:
             c = clicks.get(it.name)
             if c is None or c.error is not None or not c.shown:
-                why = c.error if c else "not run: the page's first visit failed"
+                why = c.error if c else ("not run: the page's first visit failed" if it.page in first_ever
+                                         and first_ever[it.page].error else "not run")
                 print(f"  {it.name:<40} FAIL: {why}")
                 continue
             m = med(c.shown)
