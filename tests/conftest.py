@@ -29,6 +29,16 @@ N_TEST = {"blue": 3, "green": 2, "red": 4}
 SIZES = [(20, 30), (30, 20), (24, 24), (41, 17), (17, 23)]
 
 
+def model_fingerprint(model: torch.nn.Module) -> tuple:
+    """Everything a call could change on a shared model: modes, flags, grads, hooks, weights."""
+    return (tuple(m.training for m in model.modules()),
+            tuple(getattr(m, "inplace", None) for m in model.modules()),
+            tuple((p.requires_grad, p.grad is None) for p in model.parameters()),
+            sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+                for m in model.modules()),
+            tuple(float(t.double().sum()) for t in model.state_dict().values()))
+
+
 def jpeg_bytes(color: tuple[int, int, int], size: tuple[int, int] = (20, 30), quality: int = 95) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, "JPEG", quality=quality)

@@ -199,9 +199,9 @@ def test_attribution_maps_batch_equals_one_image_at_a_time():
 @pytest.mark.parametrize("target, where", [(1, "tl"), (0, "tr")])
 def test_grad_cam_finds_the_region_the_class_reads(target, where):
     model = QuadrantNet()
-    for layer in (None, "act"):  # default (the conv) and the in-place ReLU after it
+    for layer in (None, "conv"):  # default (the in-place ReLU after the conv) and the conv itself
         gc = attribute(model, two_patches(), IDENTITY, target, methods=("grad_cam",), layer=layer)["grad_cam"]
-        assert gc.layer == (layer or "conv")
+        assert gc.layer == (layer or "act")
         mass = quadrant_mass(gc.map)
         assert mass[where] > 0.9, (layer, mass)
     assert model.act.inplace is True
@@ -308,4 +308,4 @@ def test_attribution_figure_has_input_and_one_panel_per_method():
     assert isinstance(fig, go.Figure)
     assert [t.type for t in fig.data] == ["image"] * 4
     titles = [a.text for a in fig.layout.annotations]
-    assert titles[:4] == ["input", "Saliency", "Grad-CAM (conv)", "Guided backprop"]
+    assert titles[:4] == ["input", "Saliency", "Grad-CAM (act)", "Guided backprop"]

@@ -16,6 +16,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from conftest import model_fingerprint
+
 from cnnviz.checkpoints import Checkpoint, CheckpointMeta, load_checkpoint, save_checkpoint
 from cnnviz.data import Preprocess, decode_image
 from cnnviz.inputs import Normalization, to_input
@@ -51,14 +53,6 @@ def frame(seed: int, shape=(48, 64)) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (*shape, 3), dtype=np.uint8)
 
 
-def fingerprint(model: nn.Module) -> tuple:
-    """Everything a call could change: modes, flags, grads, hooks, weights."""
-    return (tuple(m.training for m in model.modules()),
-            tuple(getattr(m, "inplace", None) for m in model.modules()),
-            tuple((p.requires_grad, p.grad is None) for p in model.parameters()),
-            sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-                for m in model.modules()),
-            tuple(float(t.double().sum()) for t in model.state_dict().values()))
 
 
 # -- the same numbers as Predict --------------------------------------------------------------
@@ -75,7 +69,7 @@ def test_a_frame_is_preprocessed_as_an_uploaded_image(ckpt):
 
 
 def test_top5_and_maps_equal_predict_and_feature_maps(ckpt):
-    before = fingerprint(ckpt.model)
+    before = model_fingerprint(ckpt.model)
     live = LiveClassifier(ckpt, "features.3", max_maps=6)
     for seed in range(3):
         f = frame(seed)
@@ -91,7 +85,7 @@ def test_top5_and_maps_equal_predict_and_feature_maps(ckpt):
         assert res.layer == "features.3" and res.layer_shape == fm.shape[1:]
         assert res.frame == seed + 1 and res.stats.processed == seed + 1 and res.ms > 0
     assert live.latest() is res and live.runtime == CPU32
-    assert fingerprint(ckpt.model) == before
+    assert model_fingerprint(ckpt.model) == before
 
 
 def test_auto_runtime_picks_one_and_matches_predict_on_it(saved):
@@ -176,7 +170,7 @@ def test_frames_that_arrive_while_one_is_processed_are_dropped_and_the_newest_is
     gate = threading.Event()
     model = SlowNet(gate=gate)
     ckpt = slow_checkpoint(model)
-    before = fingerprint(model)
+    before = model_fingerprint(model)
     live = LiveClassifier(ckpt, "conv")
     assert live.submit(solid(10))
     assert model.entered.wait(10)  # frame 1 is in the model, held there
@@ -190,7 +184,7 @@ def test_frames_that_arrive_while_one_is_processed_are_dropped_and_the_newest_is
     assert model.seen == pytest.approx([first_value(10), first_value(50)])
     assert live.latest().frame == 5
     live.close()
-    assert fingerprint(model) == before
+    assert model_fingerprint(model) == before
 
 
 def test_a_camera_faster_than_the_model_never_builds_a_queue():

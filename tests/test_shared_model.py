@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import model_fingerprint
+
 from cnnviz.checkpoints import CheckpointMeta, load_checkpoint, save_checkpoint
 from cnnviz.data import Preprocess
 from cnnviz.evaluate import predict_logits
@@ -42,14 +44,6 @@ def images(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
 
 
-def fingerprint(model: torch.nn.Module) -> tuple:
-    """Everything a call could change: modes, flags, grads, hooks, weights."""
-    return (tuple(m.training for m in model.modules()),
-            tuple(getattr(m, "inplace", None) for m in model.modules()),
-            tuple((p.requires_grad, p.grad is None) for p in model.parameters()),
-            sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-                for m in model.modules()),
-            tuple(float(t.double().sum()) for t in model.state_dict().values()))
 
 
 def test_load_fixes_the_model_for_shared_inference(ckpt):
@@ -84,9 +78,9 @@ def work(ckpt, seed: int) -> dict[str, np.ndarray]:
 
 
 def test_eight_threads_at_once_give_the_single_thread_results(ckpt):
-    before = fingerprint(ckpt.model)
+    before = model_fingerprint(ckpt.model)
     alone = {seed: work(ckpt, seed) for seed in range(8)}
-    assert fingerprint(ckpt.model) == before
+    assert model_fingerprint(ckpt.model) == before
     results: dict[int, dict[str, np.ndarray]] = {}
     errors: list[BaseException] = []
     start = threading.Barrier(8)
@@ -104,7 +98,7 @@ def test_eight_threads_at_once_give_the_single_thread_results(ckpt):
     for t in threads:
         t.join()
     assert errors == []
-    assert fingerprint(ckpt.model) == before
+    assert model_fingerprint(ckpt.model) == before
     for seed in range(8):
         assert results[seed].keys() == alone[seed].keys()
         for key, value in alone[seed].items():
