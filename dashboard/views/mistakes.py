@@ -14,6 +14,7 @@ from dashboard.state import (
 from dashboard.widgets import conv_layers, unit_link
 from cnnviz.evaluate import softmax
 from cnnviz.figures.attribution import overlay
+from cnnviz.figures.clicks import enlarge
 from cnnviz.figures.confusion import class_metrics_figure, confusion_heatmap, readable_class_names
 from cnnviz.inspect.confusion import ConfusionResult, cell_examples, confusion_from_logits, most_confused_pairs
 from cnnviz.inspect.attribution import default_grad_cam_layer
@@ -100,11 +101,11 @@ def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int
             verdicts.append("likely label error: its nearest training images carry the predicted class")
         st.markdown(" · ".join(f":orange-badge[{v}]" if v != sample else f":blue-badge[{v}]" for v in verdicts))
         cols = st.columns(4)
-        cols[0].image(enlarge(ds.images[i], 192), caption=fs.ids[i], width=192)
+        cols[0].image(enlarge(ds.images[i], 192)[0], caption=fs.ids[i], width=192)
         cols[0].caption(" · ".join(f"{names[c]} {p:.1%}" for c, p in card.top))
-        cols[1].image(enlarge(overlay(ds.images[i], card.cam_pred), 192), width=192,
+        cols[1].image(enlarge(overlay(ds.images[i], card.cam_pred), 192)[0], width=192,
                       caption=f"Grad-CAM for {names[card.pred]} (predicted)")
-        cols[2].image(enlarge(overlay(ds.images[i], card.cam_true), 192), width=192,
+        cols[2].image(enlarge(overlay(ds.images[i], card.cam_true), 192)[0], width=192,
                       caption=f"Grad-CAM for {names[card.true]} (true)")
         with cols[3]:
             st.markdown(f"**Channels of {card.layer} that pushed {names[card.pred]} most** (activation x gradient)")
@@ -119,7 +120,7 @@ def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int
         ncols = st.columns(len(card.neighbours))
         for col, r, lab, d, near in zip(ncols, card.neighbours, card.neighbour_labels, card.neighbour_distances,
                                         card.near_duplicate):
-            col.image(enlarge(train.images[int(r)], 128), width=128)
+            col.image(enlarge(train.images[int(r)], 128)[0], width=128)
             mark = " · :red[near-duplicate]" if near else ""
             agree = " (= predicted)" if int(lab) == card.pred else ""
             col.caption(f"{names[int(lab)]}{agree} · {d:.3f}{mark}")
@@ -153,12 +154,6 @@ def _on_pair_click(pairs) -> None:
     rows = st.session_state["m_pairs"]["selection"]["rows"]
     if rows:
         _set_cell(pairs[rows[0]].true, pairs[rows[0]].pred)
-
-
-def enlarge(image: np.ndarray, width: int = THUMB) -> np.ndarray:
-    """Repeat pixels so a small image is about ``width`` px wide (sharp, not blurred)."""
-    s = max(1, round(width / image.shape[1]))
-    return image.repeat(s, 0).repeat(s, 1) if s > 1 else image
 
 
 ctx = sidebar()
@@ -275,7 +270,7 @@ if ctx is not None and need_data(ctx):
             cols = st.columns(COLS)
             for j, (i, conf, top, flags) in enumerate(examples[(page - 1) * PER_PAGE: page * PER_PAGE]):
                 with cols[j % COLS]:
-                    st.image(enlarge(ds.images[i]), width=THUMB, caption=f"#{i} · {conf:.0%}")
+                    st.image(enlarge(ds.images[i], THUMB)[0], width=THUMB, caption=f"#{i} · {conf:.0%}")
                     st.caption(" · ".join(f"{names[c]} {p:.0%}" for c, p in top)
                                + "".join(f"  \n:orange[{f}]" for f in flags), help=fs.ids[i])
                     if int(fs.labels[i]) != int(top[0][0]):
