@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -85,6 +86,36 @@ def random_affine(x: torch.Tensor, scale: float, rotate: float, generator: torch
     theta = theta.to(device=x.device, dtype=x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def mix_batch(x: torch.Tensor, kind: str, alpha: float, generator: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mix each image of ``(N, C, H, W)`` with another of the batch: ``(mixed, partner, lam)``.
+
+    ``partner[i]`` is the index whose image (and label) was mixed into image ``i``; ``lam`` is
+    the share of each image that is its own, drawn from Beta(alpha, alpha). "mixup" blends whole
+    images (``lam * x + (1 - lam) * x[partner]``); "cutmix" pastes one box of the partner's
+    image and sets ``lam`` to the exact share of pixels left outside it.
+    """
+    n, _, h, w = x.shape
+    partner = torch.randperm(n, generator=generator).to(x.device)
+    from scipy import stats  # imported here: scipy.stats takes seconds to import
+
+    # the Beta draw from the caller's generator (torch.distributions would use the global one)
+    lam = float(stats.beta.ppf(torch.rand((), generator=generator).item(), alpha, alpha))
+    if kind == "mixup":
+        return lam * x + (1 - lam) * x[partner], partner, lam
+    if kind != "cutmix":
+        raise ValueError(f"kind must be mixup or cutmix (got {kind!r})")
+    cut = math.sqrt(1 - lam)
+    bh, bw = int(round(h * cut)), int(round(w * cut))
+    cy, cx = (int(v) for v in torch.randint(0, 1 << 30, (2,), generator=generator))
+    cy, cx = cy % h, cx % w
+    y0, y1 = max(cy - bh // 2, 0), min(cy - bh // 2 + bh, h)
+    x0, x1 = max(cx - bw // 2, 0), min(cx - bw // 2 + bw, w)
+    out = x.clone()
+    out[:, :, y0:y1, x0:x1] = x[partner][:, :, y0:y1, x0:x1]
+    return out, partner, 1 - (y1 - y0) * (x1 - x0) / (h * w)
 
 
 def tta_logits(model: torch.nn.Module, x: torch.Tensor, tta: TTA = "none") -> torch.Tensor:

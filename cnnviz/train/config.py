@@ -49,7 +49,8 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "weight_decay": NON_NEGATIVE, "label_smoothing": FRACTION, "norm_lr_scale": POSITIVE,
     "warmup_fraction": UNIT, "lr_start": NON_NEGATIVE, "lr_end": NON_NEGATIVE,
     "lookahead_every": INDEX, "lookahead_decay": UNIT, "translate": INDEX, "scale": FRACTION,
-    "rotate": NON_NEGATIVE, "threads": COUNT, "seed": INDEX, "max_minutes": POSITIVE,
+    "rotate": NON_NEGATIVE, "mix_alpha": POSITIVE, "mix_prob": UNIT, "threads": COUNT, "seed": INDEX,
+    "split_seed": INDEX, "max_minutes": POSITIVE,
     "device": (lambda v: isinstance(v, str) and bool(v), "a device name such as auto, cpu or cuda:1"),
     "snapshot_epochs": (lambda v: isinstance(v, tuple) and all(INDEX[0](e) for e in v),
                         "a list of epoch numbers of at least 0"),
@@ -57,7 +58,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                                                               for k, e in v.items()),
                      "a mapping of parameter names to the last epoch they train"),
 }
-_OPTIONAL = {"threads", "max_minutes", "channels_last"}  # None means "let cnnviz choose"
+_OPTIONAL = {"threads", "max_minutes", "channels_last", "split_seed"}  # None means "let cnnviz choose"
 
 
 def require(field: str, value: Any, rule: tuple[Callable[[Any], bool], str]) -> None:
@@ -80,6 +81,11 @@ class TrainConfig:
     keeps an exponential moving average of the weights that the model is pulled back to every
     that many steps, with a decay ramping as ``lookahead_decay * progress**3``.
 
+    ``mix`` mixes each batch with a shuffled copy of itself with probability ``mix_prob``
+    (:func:`cnnviz.inputs.mix_batch`, Beta(``mix_alpha``, ``mix_alpha``)); the loss weighs both
+    labels by their share. ``seed`` decides initialisation and order, and the validation split
+    too unless ``split_seed`` is given (another initialisation on the same split).
+
     ``max_minutes`` caps the run's wall time (validation included): the number of steps is
     re-estimated from the measured speed as training goes, and the schedule follows it.
     """
@@ -101,6 +107,9 @@ class TrainConfig:
     translate: int = 0
     scale: float = 0.0
     rotate: float = 0.0
+    mix: Literal["none", "mixup", "cutmix"] = "none"
+    mix_alpha: float = 1.0
+    mix_prob: float = 1.0
     tta: TTA = "none"
     freeze_after: Mapping[str, int] = field(default_factory=dict)
     class_balance: Literal["none", "loss", "sampler"] = "none"
@@ -110,6 +119,7 @@ class TrainConfig:
     channels_last: bool | None = None
     threads: int | None = None
     seed: int = 0
+    split_seed: int | None = None
     snapshot_epochs: tuple[int, ...] = ()
     snapshot_scope: Literal["all", "first_conv"] = "all"
     max_minutes: float | None = None
@@ -131,6 +141,11 @@ class TrainConfig:
             else:
                 rule = _RULES[f.name]
             require(f.name, value, rule)
+
+    @property
+    def data_seed(self) -> int:
+        """The seed of the validation split: ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

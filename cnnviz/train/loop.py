@@ -14,7 +14,7 @@ from torch import nn
 
 from ..data import ImageDataset
 from ..evaluate import predict_logits
-from ..inputs import Normalization, random_affine, random_translate, to_input
+from ..inputs import Normalization, mix_batch, random_affine, random_translate, to_input
 from ..runtime import Runtime, resolve_runtime, set_threads, tune_cpu_process
 from .config import ConfigError, EpochRecord, TrainConfig, TrainResult
 from .optim import Lookahead, class_weights, cpu_state, lr_factor, param_groups, snapshot_prefix, steps_within
@@ -197,9 +197,14 @@ def _step(run: _Run, idx: torch.Tensor, flips: torch.Tensor, last_of_epoch: bool
     f = lr_factor(run.step, run.total_steps, cfg)
     for g in run.opt.param_groups:
         g["lr"] = g["base_lr"] * f
+    partner, lam = None, 1.0
+    if cfg.mix != "none" and torch.rand((), generator=run.gen).item() < cfg.mix_prob:
+        x, partner, lam = mix_batch(x, cfg.mix, cfg.mix_alpha, run.gen)
     with rt.autocast():
         out = run.model(x)
         loss = run.loss_fn(out.float(), y)
+        if partner is not None:
+            loss = lam * loss + (1 - lam) * run.loss_fn(out.float(), y[partner])
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
     run.opt.step()

@@ -103,7 +103,7 @@ def train_checkpoint(
     t0 = time.perf_counter()
     full = load_dataset(data, "train", plan.preprocess, cache_dir=cache_dir, progress=progress)
     full.require_labels(2, "training")
-    split = make_split(full, plan.val_fraction, plan.config.seed)
+    split = make_split(full, plan.val_fraction, plan.config.data_seed)
     train_ds, val_ds = split.apply(full)
     norm = Normalization.fit(train_ds.images)
     net = build_architecture(plan.arch, len(full.classes), plan.preprocess.size, plan.arch_kwargs)
