@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import distributed as dist_
 from .checkpoints import Checkpoint, CheckpointError, checkpoint_data, held_out_data
 from .data import DatasetError
 from .evaluate import predict_logits
@@ -47,29 +48,40 @@ def _img_tag(png: bytes, alt: str) -> str:
 
 def write_unit_atlas(ckpt: Checkpoint, data: str | Path, out_dir: str | Path, layer: str,
                      channels: Sequence[int] | None = None, k: int = 9, steps: int = 256,
-                     progress: bool = False) -> AtlasResult:
+                     progress: bool = False, distributed: bool = False) -> AtlasResult:
     """Write the atlas of ``layer`` (``channels``, default all) for ``ckpt`` into ``out_dir``:
     ``unit_<channel>.png`` (its favourite image, then the top-``k`` patches, then the
     bottom-``k``) and ``atlas.html``. Top and bottom images come from the training images at
     ``data``; the knock-out from its held-out images (the test split, else the checkpoint's
     validation split); the favourite images from ``steps`` steps of feature visualisation, all
-    channels in one batch (``steps=0``: none)."""
+    channels in one batch (``steps=0``: none).
+
+    ``distributed``: every rank of the process group (``torchrun``) calls it; the passes over
+    the training and held-out images are shared, and rank 0 makes the favourite images and
+    writes the files (the others return the same paths)."""
     width = check_channels(ckpt.model, layer, channels or [])
     chosen = list(range(width)) if channels is None else [int(c) for c in channels]
     meta = ckpt.meta
-    train = checkpoint_data(meta, data, "train", progress=progress)
-    ex = cached_unit_examples(ckpt, train, "train", layer, progress=progress)
+    writer = not distributed or dist_.is_main()
+    progress = progress and writer
+    with dist_.leader_first(distributed):
+        train = checkpoint_data(meta, data, "train", progress=progress)
+    ex = cached_unit_examples(ckpt, train, "train", layer, progress=progress, distributed=distributed)
     rf = layer_rf(ckpt.model, layer, meta.input_size)
-    try:
-        held_name, held = held_out_data(meta, data, progress=progress)
-    except (DatasetError, CheckpointError):  # no test split and no recorded validation split
-        held_name, held = "test", None
+    with dist_.leader_first(distributed):
+        try:
+            held_name, held = held_out_data(meta, data, progress=progress)
+        except (DatasetError, CheckpointError):  # no test split and no recorded validation split
+            held_name, held = "test", None
     knock = held is not None and len(held) > 0 and held.labelled
-    before = predict_logits(ckpt.model, held.images, meta.normalization) if knock else None
+    before = predict_logits(ckpt.model, held.images, meta.normalization, distributed=distributed) if knock else None
 
-    favourite = cached_visualisation(ckpt, layer, chosen, steps=steps, progress=progress).images if steps else None
+    favourite = None
+    if steps and writer:  # an optimisation, not a pass over the data: rank 0 alone
+        favourite = cached_visualisation(ckpt, layer, chosen, steps=steps, progress=progress).images
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if writer:
+        out.mkdir(parents=True, exist_ok=True)
     res = AtlasResult(layer, out / "atlas.html")
     rows = []
     bar = None
@@ -79,6 +91,11 @@ def write_unit_atlas(ckpt: Checkpoint, data: str | Path, out_dir: str | Path, la
         bar = tqdm(total=len(chosen), desc=f"atlas of {layer}", unit="channel")
     try:
         for pos, c in enumerate(chosen):
+            after = (knocked_logits(ckpt.model, held.images, layer, [c], meta.normalization, distributed=distributed)
+                     if knock else None)
+            res.png[c] = out / f"unit_{c:03d}.png"
+            if not writer:
+                continue
             top, bottom = ex.top(c, k), ex.bottom(c, k)
             cols = int(np.ceil(np.sqrt(k)))
             grid_top = patch_grid(_patches(ckpt, train.images, ex, rf, c, top), cols=cols, cell=64)
@@ -89,16 +106,13 @@ def write_unit_atlas(ckpt: Checkpoint, data: str | Path, out_dir: str | Path, la
                 parts = [patch_grid([favourite[pos]], cols=1, cell=grid_top.shape[0]), gap] + parts
             both = np.concatenate(parts, axis=1)
             png = png_bytes(both)
-            path = out / f"unit_{c:03d}.png"
-            path.write_bytes(png)
-            res.png[c] = path
+            res.png[c].write_bytes(png)
             classes = Counter(meta.classes[train.labels[i]] for i in top if train.labels[i] >= 0)
             cells = [f"<td><b>{c}</b></td>", f"<td>{_img_tag(png, f'channel {c}: top and bottom {k}')}</td>",
                      f"<td>{html.escape(', '.join(f'{n} {m}' for n, m in classes.most_common(3)))}</td>",
                      f"<td>{ex.peak[top, c].min():.2f} to {ex.peak[top, c].max():.2f}</td>"]
             if knock:
-                r = compare_knockout(layer, [c], held.labels, before,
-                                     knocked_logits(ckpt.model, held.images, layer, [c], meta.normalization))
+                r = compare_knockout(layer, [c], held.labels, before, after)
                 change = np.nan_to_num(r.recall_change)
                 worst = int(np.argmin(change))
                 cells.append(f"<td>{(r.accuracy_after - r.accuracy_before) * 100:+.1f}</td>"
@@ -121,5 +135,8 @@ the {k} where it fires least. {html.escape(where)}.</p>
 <table><tr><th>channel</th><th>{"favourite | " if steps else ""}top {k} | bottom {k}</th><th>classes of the top {k}</th><th>top peaks</th>{knock_head}</tr>
 {chr(10).join(rows)}
 </table></body></html>"""
-    res.html.write_text(page, encoding="utf-8")
+    if writer:
+        res.html.write_text(page, encoding="utf-8")
+    if distributed:
+        dist_.barrier()
     return res

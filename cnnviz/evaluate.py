@@ -10,6 +10,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from . import distributed as dist_
 from .checkpoints import Checkpoint, checkpoint_data
 from .data import DatasetError
 from .inputs import TTA, Normalization, tta_logits, to_input
@@ -52,12 +53,22 @@ def predict_logits(
     batch_size: int = 500,
     tta: TTA = "none",
     progress: Progress = False,
+    distributed: bool = False,
 ) -> np.ndarray:
     """``(N, H, W, 3) uint8`` images -> ``(N, num_classes) float32`` logits.
 
     Runs an eval-mode view of the model (never moved or changed) with ``runtime``'s
     precision (default: :func:`~cnnviz.runtime.runtime_for` the model).
+
+    ``distributed``: every rank of the process group (``torchrun``) calls it with the same
+    images and runs its share of the batches (:func:`cnnviz.distributed.shard_bounds`); each
+    gets all the logits, the same as one process computes (progress on rank 0 only).
     """
+    if distributed and dist_.active():
+        lo, hi = dist_.shard_bounds(len(images), batch_size)
+        part = predict_logits(model, images[lo:hi], norm, runtime, batch_size, tta,
+                              progress if dist_.is_main() else False)
+        return dist_.gather_rows(part)
     rt = check_runtime(model, runtime)
     out = np.zeros((len(images), int(getattr(model, "num_classes", 0))), np.float32)
     with inference_batches(model, images, norm, rt, batch_size, progress) as (view, batches):
@@ -154,21 +165,28 @@ def report_from_predictions(y_true: np.ndarray, y_pred: np.ndarray, classes: Seq
 
 def evaluate(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, classes: Sequence[str],
              norm: Normalization, runtime: Runtime | None = None, tta: TTA = "none",
-             split: str = "", batch_size: int = 500, progress: bool = False) -> EvalReport:
-    """Predict ``images`` and score against ``labels`` (indices into ``classes``)."""
-    logits = predict_logits(model, images, norm, runtime, batch_size, tta, progress)
+             split: str = "", batch_size: int = 500, progress: bool = False,
+             distributed: bool = False) -> EvalReport:
+    """Predict ``images`` and score against ``labels`` (indices into ``classes``);
+    ``distributed``: shared by the ranks of the process group (:func:`predict_logits`)."""
+    logits = predict_logits(model, images, norm, runtime, batch_size, tta, progress, distributed)
     return report_from_predictions(labels, logits.argmax(1), classes, split, tta)
 
 
 def evaluate_checkpoint(ckpt: Checkpoint, data: str | Path, split: str = "test", tta: TTA | None = None,
                         runtime: Runtime | None = None, cache_dir: str | Path | None = None,
-                        progress: bool = False) -> EvalReport:
+                        progress: bool = False, distributed: bool = False) -> EvalReport:
     """Score a checkpoint on ``split`` of the data at ``data`` (any supported layout).
 
     ``tta`` defaults to the test-time augmentation recorded in the checkpoint.
+    ``distributed``: every rank of the process group (``torchrun``) calls it and scores its
+    share of the images; each gets the whole report.
     """
-    ds = checkpoint_data(ckpt.meta, data, split, cache_dir=cache_dir, progress=progress)
+    with dist_.leader_first(distributed):
+        ds = checkpoint_data(ckpt.meta, data, split, cache_dir=cache_dir,
+                             progress=progress and dist_.is_main())
     if not ds.labelled:
         raise DatasetError(f"the {split} images at {data} carry no labels: use `cnnviz predict` for them")
     return evaluate(ckpt.model, ds.images, ds.labels, ckpt.meta.classes, ckpt.meta.normalization,
-                    runtime or ckpt.runtime, tta or ckpt.meta.tta, split=split, progress=progress)
+                    runtime or ckpt.runtime, tta or ckpt.meta.tta, split=split, progress=progress,
+                    distributed=distributed)

@@ -9,6 +9,8 @@ from typing import Callable, Iterator, Literal, Union
 
 import torch
 
+from .distributed import local_device
+
 Precision = Literal["auto", "bf16", "fp32"]
 Progress = Union[bool, Callable[[int, int], None]]
 """``True`` for a tqdm bar, or a callback ``(done, total)`` (e.g. the dashboard's bar)."""
@@ -28,13 +30,14 @@ def progress_reporter(progress: Progress, total: int, desc: str
 
 
 def pick_device(name: str | None = "auto") -> torch.device:
-    """``"auto"``/``None``: CUDA when present, else CPU; anything else is taken as given."""
+    """``"auto"``/``None``: CUDA when present, else CPU; anything else is taken as given. Under
+    ``torchrun`` (an initialised process group) CUDA without an index is this rank's GPU."""
     if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return local_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {name!r} asked for but CUDA is not available: use --device cpu")
-    return dev
+    return local_device(dev)
 
 
 def cpu_has_fast_bf16() -> bool:

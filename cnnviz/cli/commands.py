@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..checkpoints import Checkpoint, import_weights, load_checkpoint, paths_for
+from ..checkpoints import Checkpoint, checkpoint_data, held_out_data, import_weights, load_checkpoint, paths_for
+from ..distributed import is_main, leader_first, process_group
 from ..gallery import gallery_paths
 from ..inspect.units import check_channels
 from ..locate import DataChoice, locate_data
@@ -35,6 +36,10 @@ def _runtime(args: argparse.Namespace) -> Runtime:
         raise UsageError(f"--device cannot be used here: {str(e).splitlines()[0]}") from None
 
 
+def _backend(args: argparse.Namespace) -> str:
+    return args.dist_backend or "auto"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ..train import train_checkpoint
 
@@ -42,14 +47,18 @@ def cmd_train(args: argparse.Namespace) -> int:
                       label_smoothing=args.label_smoothing, seed=args.seed, class_balance=args.class_balance,
                       snapshot_epochs=args.snapshot_epochs, snapshot_scope=args.snapshot_scope,
                       threads=args.threads, max_minutes=args.max_minutes, device=args.device,
-                      precision=args.precision)
+                      precision=args.precision, sync_bn=args.sync_bn)
     overrides |= parse_key_values(args.train_arg, "--train-arg")
     choices = given(dataset=args.dataset, model=args.model, size=args.size, resize=args.resize,
                     val_fraction=args.val_fraction)
     t0 = time.perf_counter()
-    ckpt = train_checkpoint(args.data, args.out, model_kwargs=parse_key_values(args.model_arg, "--model-arg"),
-                            overrides=overrides, evaluate_test=not args.no_test, cache_dir=args.cache_dir,
-                            overwrite=args.force, **choices)
+    device = overrides.get("device")
+    with process_group(device if isinstance(device, str) else None, _backend(args)):
+        ckpt = train_checkpoint(args.data, args.out, model_kwargs=parse_key_values(args.model_arg, "--model-arg"),
+                                overrides=overrides, evaluate_test=not args.no_test, cache_dir=args.cache_dir,
+                                overwrite=args.force, **choices)
+    if ckpt is None:  # another rank of a torchrun launch: rank 0 saved and reports
+        return 0
     m = ckpt.meta.metrics
     print(f"saved {ckpt.path} and {paths_for(ckpt.path)[1]}")
     for split in ("val", "test"):
@@ -98,18 +107,21 @@ def _data_for(ckpt: Checkpoint, given_path: str | None) -> DataChoice:
         raise UsageError(f"no data for {ckpt.name}: give --data, set $CNNVIZ_DATA, or run `cnnviz download "
                          f"{ckpt.meta.dataset}`" if ckpt.meta.dataset in ("cifar10", "simpsons") else
                          f"no data for {ckpt.name}: give --data (a folder with one sub-folder per class)")
-    if choice.origin != "given":
+    if choice.origin != "given" and is_main():
         print(f"data: {choice.describe()}", file=sys.stderr)
     return choice
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    rt = _runtime(args)
-    ckpt = load_checkpoint(args.checkpoint, runtime=rt)
-    choice = _data_for(ckpt, args.data)
-    split = args.split or (choice.gallery.heldout.source_split if choice.gallery else None)
-    report = evaluate_checkpoint(ckpt, choice.path, runtime=rt, cache_dir=args.cache_dir, progress=True,
-                                 **given(split=split, tta=args.tta))
+    with process_group(args.device, _backend(args)):
+        rt = _runtime(args)
+        ckpt = load_checkpoint(args.checkpoint, runtime=rt)
+        choice = _data_for(ckpt, args.data)
+        split = args.split or (choice.gallery.heldout.source_split if choice.gallery else None)
+        report = evaluate_checkpoint(ckpt, choice.path, runtime=rt, cache_dir=args.cache_dir, progress=is_main(),
+                                     distributed=True, **given(split=split, tta=args.tta))
+        if not is_main():  # another rank of a torchrun launch: rank 0 writes and reports
+            return 0
     stem = ckpt.path.with_suffix("")
     out = stem.with_name(f"{stem.name}.eval-{report.split}.json")
     out.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
@@ -174,7 +186,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"imported from {m.info.get('source_file', '?')} (sha256 {m.info.get('source_sha256', '?')[:12]}), "
               "no training history")
     if m.history:
-        print(f"trained {len(m.history)} epochs in {m.info.get('train_seconds', '?')} s on {m.info.get('runtime', '?')}")
+        world = m.info.get("world_size", 1)
+        batch = m.train_config.get("batch_size")
+        together = (f" ({world} processes, {m.info.get('dist_backend', '?')}; global batch {batch}, "
+                    f"{batch / world:g} per process)" if isinstance(world, int) and world > 1 and batch else "")
+        print(f"trained {len(m.history)} epochs in {m.info.get('train_seconds', '?')} s on "
+              f"{m.info.get('runtime', '?')}{together}")
     return 0
 
 
@@ -188,21 +205,49 @@ def cmd_units(args: argparse.Namespace) -> int:
     from ..atlas import write_unit_atlas
     from ..lecture import default_feature_layer
 
-    ckpt = load_checkpoint(args.checkpoint)
-    layer = args.layer or default_feature_layer(ckpt)
-    try:
-        channels = [int(c) for c in args.channels.split(",") if c.strip()] if args.channels else None
-        check_channels(ckpt.model, layer, channels or [])
-    except ValueError as e:
-        raise UsageError(f"--layer/--channels: {e}") from None
-    if args.k is not None and args.k < 1:
-        raise UsageError(f"-k must be at least 1 (got {args.k})")
-    if args.steps is not None and args.steps < 0:
-        raise UsageError(f"--steps must be 0 or more (got {args.steps})")
-    choice = _data_for(ckpt, args.data)
-    res = write_unit_atlas(ckpt, choice.path, args.out, layer, channels, **given(k=args.k, steps=args.steps),
-                           progress=True)
-    print(f"{len(res.png)} unit{'' if len(res.png) == 1 else 's'} of {layer}: {res.html}")
+    with process_group("auto", _backend(args)):
+        ckpt = load_checkpoint(args.checkpoint)
+        layer = args.layer or default_feature_layer(ckpt)
+        try:
+            channels = [int(c) for c in args.channels.split(",") if c.strip()] if args.channels else None
+            check_channels(ckpt.model, layer, channels or [])
+        except ValueError as e:
+            raise UsageError(f"--layer/--channels: {e}") from None
+        if args.k is not None and args.k < 1:
+            raise UsageError(f"-k must be at least 1 (got {args.k})")
+        if args.steps is not None and args.steps < 0:
+            raise UsageError(f"--steps must be 0 or more (got {args.steps})")
+        choice = _data_for(ckpt, args.data)
+        res = write_unit_atlas(ckpt, choice.path, args.out, layer, channels, **given(k=args.k, steps=args.steps),
+                               progress=True, distributed=True)
+        if is_main():
+            print(f"{len(res.png)} unit{'' if len(res.png) == 1 else 's'} of {layer}: {res.html}")
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    """Fill the feature cache of the splits asked for (default: train and the held-out split)."""
+    from ..inspect.features import cached_features, feature_cache_path
+
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1 (got {args.batch_size})")
+    with process_group(args.device, _backend(args)):
+        rt = _runtime(args)
+        ckpt = load_checkpoint(args.checkpoint, runtime=rt)
+        choice = _data_for(ckpt, args.data)
+        main = is_main()
+        for split in dict.fromkeys(args.split or ["train", "held-out"]):
+            with leader_first():
+                if split == "held-out":  # what the dashboard shows: test when the data has it, else val
+                    split, ds = held_out_data(ckpt.meta, choice.path, args.cache_dir, progress=main)
+                else:
+                    ds = checkpoint_data(ckpt.meta, choice.path, split, args.cache_dir, progress=main)
+            fs = cached_features(ckpt, ds, split, cache_dir=args.cache_dir, progress=main, runtime=rt,
+                                 distributed=True, **given(batch_size=args.batch_size))
+            if main:
+                path = feature_cache_path(ckpt, ds, split, args.cache_dir)
+                print(f"{split}: {len(fs):,} images, {fs.features.shape[1]:,} features each: {path} "
+                      f"(logits, labels and ids in {path.with_suffix('.npz').name})")
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any, Sequence, get_args
 
 from ..checkpoint_meta import TTA_MODES
 from ..checkpoints import import_weights
+from ..distributed import BACKENDS
 from ..data import PROFILES, RESIZE_MODES
 from ..evaluate import evaluate_checkpoint
 from ..gallery import CODECS
@@ -39,6 +40,11 @@ def _add_runtime_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", default=None, help="decoded-image cache (default $CNNVIZ_CACHE or ~/.cache/cnnviz)")
 
 
+def _add_dist_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dist-backend", default=None, choices=BACKENDS,
+                   help="under torchrun: how the processes talk (default auto: nccl on CUDA, gloo on the CPU)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnviz", description="Train, evaluate and inspect CNNs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +69,27 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("-k", type=int, default=None, help="top and bottom images per channel (default 9)")
     u.add_argument("--steps", type=int, default=None, help="feature-visualisation steps per batch of channels "
                                                            "(default 256; 0: no favourite images)")
+    _add_dist_args(u)
+
+    fe = sub.add_parser("features", help="fill the on-disk cache of penultimate features the dashboard's "
+                                         "Neighbours and Mistakes pages read",
+                        description="One pass over a split's images computes each image's penultimate features "
+                                    "and logits and stores them in the feature cache (keyed by the weights, the "
+                                    "data and the split), where the dashboard finds them instead of computing them "
+                                    "itself. Under torchrun the processes share the pass.")
+    fe.add_argument("checkpoint")
+    fe.add_argument("--data", default=None, help="dataset (default: $CNNVIZ_DATA/<dataset>, else the user data "
+                                                 "folder's copy, else the checkpoint's demo gallery)")
+    fe.add_argument("--split", action="append", default=None, choices=["train", "val", "test"],
+                    help="a split to do; repeat for more (default: train and the held-out split the dashboard "
+                         "shows: test, else val)")
+    fe.add_argument("--batch-size", type=int, default=None, help="images per forward pass (default 128)")
+    fe.add_argument("--device", default=None, help="auto (the default: CUDA if present, else CPU), cpu, cuda")
+    fe.add_argument("--precision", default=None, choices=get_args(Precision),
+                    help="auto (the default): bf16 autocast where the hardware runs it fast, else fp32")
+    fe.add_argument("--cache-dir", default=None, help="cache of decoded images and features (default "
+                                                      "$CNNVIZ_CACHE or ~/.cache/cnnviz, where the dashboard looks)")
+    _add_dist_args(fe)
 
     a = sub.add_parser("attribution-check", help="can each attribution method be trusted on this model? "
                                                  "faithfulness and the randomisation sanity check",
@@ -119,7 +146,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="checkpoint path without suffix, e.g. checkpoints/cifar10_fast")
     t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --out")
     t.add_argument("--epochs", type=float, default=None)
-    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None,
+                   help="images per step, in all (under torchrun: shared by the processes)")
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--label-smoothing", type=float, default=None)
     t.add_argument("--size", type=int, default=None, help="input size in px (default: the dataset's)")
@@ -138,7 +166,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--train-arg", action="append", default=[], metavar="KEY=JSON",
                    help="any other training option, e.g. --train-arg translate=6 --train-arg weight_decay=1e-3")
     t.add_argument("--no-test", action="store_true", help="do not score the test split at the end")
+    t.add_argument("--sync-bn", action="store_true", default=None,
+                   help="under torchrun: BatchNorm statistics over the whole global batch, not each process's share")
     _add_runtime_args(t)
+    _add_dist_args(t)
 
 
 def _add_inference(sub: argparse._SubParsersAction) -> None:
@@ -152,6 +183,7 @@ def _add_inference(sub: argparse._SubParsersAction) -> None:
                    help="test-time augmentation (default: the checkpoint's)")
     e.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     _add_runtime_args(e)
+    _add_dist_args(e)
 
     pr = sub.add_parser("predict", help="predict every image of a folder or zip, write a CSV")
     pr.add_argument("checkpoint")

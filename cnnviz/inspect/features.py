@@ -9,6 +9,9 @@ keyed by the checkpoint's weights hash, the dataset's source fingerprint and the
 new weights never reuse old features. Both files are written to temporary names and renamed into
 place, so a reader never sees half a file; the description (image count, ids, labels,
 preprocessing) is checked on load and anything that disagrees is recomputed.
+
+Under ``torchrun`` (``distributed=True``, ``cnnviz features``) the ranks share the pass, each
+running a contiguous run of whole batches, and rank 0 writes the very files one process would.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .. import distributed as dist_
 from ..checkpoints import Checkpoint
 from ..data import ImageDataset, default_cache_dir
 from ..evaluate import inference_batches
@@ -45,18 +49,22 @@ def extract_features(
     batch_size: int = DEFAULT_BATCH,
     progress: Progress = False,
     runtime: Runtime | None = None,
+    distributed: bool = False,
 ) -> np.ndarray:
     """``(N, H, W, 3) uint8`` images -> ``(N, D) float32`` penultimate features (``model.embed``).
 
     ``norm`` defaults to the checkpoint's normalisation (required for a bare model). Runs an
     eval-mode view of the model without gradients on ``runtime`` (default: the checkpoint's, or
     the bare model's own device); the model is not moved or changed. ``progress``: ``True`` for
-    a tqdm bar, or a ``(done, total)`` callback.
+    a tqdm bar, or a ``(done, total)`` callback. ``distributed``: every rank of the process
+    group (``torchrun``) calls it with the same images and runs its share of the batches; each
+    gets all the features, equal to one process's.
     """
     model, norm = _model_and_norm(ckpt_or_model, norm)
     if runtime is None and isinstance(ckpt_or_model, Checkpoint):
         runtime = ckpt_or_model.runtime
-    return _embed_pass(model, images, norm, batch_size, progress, runtime, with_logits=False)[0]
+    return _embed_pass(model, images, norm, batch_size, progress, runtime, with_logits=False,
+                       distributed=distributed)[0]
 
 
 def _model_and_norm(obj: Checkpoint | torch.nn.Module, norm: Normalization | None
@@ -70,10 +78,16 @@ def _model_and_norm(obj: Checkpoint | torch.nn.Module, norm: Normalization | Non
 
 @torch.no_grad()
 def _embed_pass(model: torch.nn.Module, images: np.ndarray, norm: Normalization, batch_size: int,
-                progress: Progress, runtime: Runtime | None, with_logits: bool
+                progress: Progress, runtime: Runtime | None, with_logits: bool, distributed: bool = False
                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One pass: ``(N, D) float32`` features and, when asked, ``(N, K) float32`` logits from
-    ``model.head`` applied (in float32) to those same features."""
+    ``model.head`` applied (in float32) to those same features. ``distributed``: this rank's
+    share of the batches, then every rank's rows put together on each."""
+    if distributed and dist_.active():
+        lo, hi = dist_.shard_bounds(len(images), batch_size)
+        feats, logits = _embed_pass(model, images[lo:hi], norm, batch_size, progress if dist_.is_main() else False,
+                                    runtime, with_logits)
+        return dist_.gather_rows(feats), (dist_.gather_rows(logits) if logits is not None else None)
     rt = check_runtime(model, runtime)
     n = len(images)
     feats: np.ndarray | None = None
@@ -135,22 +149,32 @@ def cached_features(
     progress: Progress = False,
     runtime: Runtime | None = None,
     batch_size: int = DEFAULT_BATCH,
+    distributed: bool = False,
 ) -> FeatureSet:
     """Features and logits of ``dataset`` under ``ckpt``: from the disk cache when present and
     matching, else computed with one pass of :func:`extract_features` and written atomically.
 
     ``split_name`` is part of the key (train/val subsets share their source's fingerprint).
+
+    ``distributed``: every rank of the process group (``torchrun``) calls it with the same
+    dataset. The cache is read when every rank finds it; else the ranks share the pass, rank 0
+    writes the cache while the others wait, and each returns the whole set.
     """
     path = feature_cache_path(ckpt, dataset, split_name, cache_dir)
     side = path.with_suffix(".npz")
     desc = _describe(ckpt, dataset, split_name)
     loaded = _load(path, side, desc)
+    if distributed and not dist_.all_agree(loaded is not None):
+        loaded = None  # one rank lacks the cache (e.g. another machine's disk): all take part in the pass
     if loaded is not None:
         feats, logits = loaded
     else:
         feats, logits = _embed_pass(ckpt.model, dataset.images, ckpt.meta.normalization, batch_size,
-                                    progress, runtime or ckpt.runtime, with_logits=True)
-        _save(path, side, feats, logits, dataset, desc)
+                                    progress, runtime or ckpt.runtime, with_logits=True, distributed=distributed)
+        if not distributed or dist_.is_main():
+            _save(path, side, feats, logits, dataset, desc)
+        if distributed:
+            dist_.barrier()
     return FeatureSet(feats, logits, np.asarray(dataset.labels, np.int64), list(dataset.ids),
                       dataset.fingerprint, split_name, ckpt.sha256)
 

@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import distributed as dist_
 from ..array_cache import load_arrays, save_arrays
 from ..checkpoints import Checkpoint
 from ..data import ImageDataset, default_cache_dir
@@ -89,10 +90,22 @@ def _capture_output(view: nn.Module, layer: str, store: dict) -> torch.utils.hoo
 
 
 def unit_examples(model: nn.Module, images: np.ndarray, layer: str, norm: Normalization,
-                  runtime: Runtime | None = None, batch_size: int = 250, progress: Progress = False) -> UnitExamples:
+                  runtime: Runtime | None = None, batch_size: int = 250, progress: Progress = False,
+                  distributed: bool = False) -> UnitExamples:
     """One pass over ``images`` (``(N, H, W, 3) uint8``): each image's peak activation in every
     channel of ``layer`` and its position. The forward stops at the layer; only ``(batch, C,
-    h, w)`` activations are held at a time. The model is not changed (a private view runs)."""
+    h, w)`` activations are held at a time. The model is not changed (a private view runs).
+    ``distributed``: every rank of the process group (``torchrun``) calls it with the same
+    images and runs its share of the batches; each gets the whole result."""
+    if distributed and dist_.active() and len(images):
+        lo, hi = dist_.shard_bounds(len(images), batch_size)  # rank 0 always has a batch
+        part = unit_examples(model, images[lo:hi], layer, norm, runtime, batch_size,
+                             progress if dist_.is_main() else False) if hi > lo else None
+        size = dist_.broadcast_object(part.map_size if part is not None else None)
+        empty = np.zeros((0, 0), np.float32)
+        peak = dist_.gather_rows(part.peak if part is not None else empty)
+        where = dist_.gather_rows(part.where if part is not None else empty.astype(np.int32))
+        return UnitExamples(layer, peak, where, size)
     resolve_layers(model, layer)
     rt = check_runtime(model, runtime)
     n = len(images)
@@ -138,19 +151,26 @@ def _cache_path(ckpt: Checkpoint, dataset: ImageDataset, split: str, layer: str,
 
 def cached_unit_examples(ckpt: Checkpoint, dataset: ImageDataset, split: str, layer: str,
                          cache_dir: str | os.PathLike | None = None, progress: Progress = False,
-                         runtime: Runtime | None = None) -> UnitExamples:
+                         runtime: Runtime | None = None, distributed: bool = False) -> UnitExamples:
     """:func:`unit_examples` of ``dataset`` under ``ckpt``, from the disk cache (keyed by the
     checkpoint's hash, the dataset's fingerprint and ids, the split and the layer) when there,
-    else computed once and written atomically."""
+    else computed once and written atomically. ``distributed``: every rank of the process
+    group calls it; the pass is shared unless every rank finds the cache, and rank 0 writes it."""
     rt = runtime or ckpt.runtime
     path = _cache_path(ckpt, dataset, split, layer, cache_dir)
     meta = {"format": _FORMAT, "checkpoint": ckpt.sha256, "fingerprint": dataset.fingerprint, "split": split,
-            "layer": layer, "n": len(dataset), "runtime": rt.describe()}
+            "layer": layer, "n": len(dataset), "runtime": replace(rt, device=torch.device(rt.device.type)).describe()}
     stored = load_arrays(path, meta)
+    if distributed and not dist_.all_agree(stored is not None):
+        stored = None
     if stored is not None:
         return UnitExamples(layer, stored["peak"], stored["where"], tuple(int(v) for v in stored["map_size"]))
-    ex = unit_examples(ckpt.model, dataset.images, layer, ckpt.meta.normalization, rt, progress=progress)
-    save_arrays(path, meta, peak=ex.peak, where=ex.where, map_size=np.asarray(ex.map_size))
+    ex = unit_examples(ckpt.model, dataset.images, layer, ckpt.meta.normalization, rt, progress=progress,
+                       distributed=distributed)
+    if not distributed or dist_.is_main():
+        save_arrays(path, meta, peak=ex.peak, where=ex.where, map_size=np.asarray(ex.map_size))
+    if distributed:
+        dist_.barrier()
     return ex
 
 
@@ -235,9 +255,16 @@ class KnockoutResult:
 
 
 def knocked_logits(model: nn.Module, images: np.ndarray, layer: str, channels: Sequence[int], norm: Normalization,
-                   runtime: Runtime | None = None, batch_size: int = 500, progress: Progress = False) -> np.ndarray:
+                   runtime: Runtime | None = None, batch_size: int = 500, progress: Progress = False,
+                   distributed: bool = False) -> np.ndarray:
     """``(N, K) float32`` logits of ``images`` with ``channels`` of ``layer`` zeroed (no
-    test-time augmentation), from a private view of ``model``."""
+    test-time augmentation), from a private view of ``model``. ``distributed``: shared by the
+    ranks of the process group as :func:`~cnnviz.evaluate.predict_logits` does."""
+    if distributed and dist_.active():
+        lo, hi = dist_.shard_bounds(len(images), batch_size)
+        part = knocked_logits(model, images[lo:hi], layer, channels, norm, runtime, batch_size,
+                              progress if dist_.is_main() else False) if hi > lo else np.zeros((0, 0), np.float32)
+        return dist_.gather_rows(part)
     rt = check_runtime(model, runtime)
     out = []
     with inference_batches(model, images, norm, rt, batch_size, progress, desc="knock-out") as (view, batches):

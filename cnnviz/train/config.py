@@ -88,6 +88,11 @@ class TrainConfig:
 
     ``max_minutes`` caps the run's wall time (validation included): the number of steps is
     re-estimated from the measured speed as training goes, and the schedule follows it.
+
+    Under ``torchrun`` (several processes, :mod:`cnnviz.distributed`) ``batch_size`` stays the
+    global batch, split over the processes; ``sync_bn`` then has BatchNorm layers normalise by
+    the statistics of the whole global batch instead of each process's share (no effect in a
+    single process).
     """
 
     epochs: float = 10
@@ -117,6 +122,7 @@ class TrainConfig:
     device: str = "auto"
     precision: Precision = "auto"
     channels_last: bool | None = None
+    sync_bn: bool = False
     threads: int | None = None
     seed: int = 0
     split_seed: int | None = None
@@ -192,10 +198,12 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
-    """What ``fit`` returns: the history, weight snapshots by epoch, and the runtime used."""
+    """What ``fit`` returns: the history, weight snapshots by epoch, the runtime used (rank
+    0's) and the number of processes that shared the work."""
 
     history: list[EpochRecord]
     snapshots: dict[int, dict[str, torch.Tensor]]
     runtime: str
     seconds: float
     best_epoch: int | None = None
+    world_size: int = 1  # processes that trained it together (torchrun)

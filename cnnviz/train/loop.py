@@ -1,5 +1,12 @@
 """``fit``: the training loop, in steps: set up, then per epoch its order, its steps, its
-validation and what is kept of it; a run's state travels between them in one :class:`_Run`."""
+validation and what is kept of it; a run's state travels between them in one :class:`_Run`.
+
+Under ``torchrun`` (an initialised process group of several processes) every rank draws the
+same epoch order and takes its contiguous part of each global batch of ``batch_size`` images
+(:func:`cnnviz.distributed.split_batch`); ``DistributedDataParallel`` averages the gradients,
+and each rank's loss is weighed by its share of the batch, so a step follows the gradient of
+the global batch's mean loss. Augmentation draws differ between ranks
+(:func:`cnnviz.distributed.rank_seed`); rank 0 decides the time budget's plan and prints."""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import distributed
 from ..data import ImageDataset
 from ..evaluate import predict_logits
 from ..inputs import Normalization, mix_batch, random_affine, random_translate, to_input
@@ -25,6 +33,7 @@ class _Run:
     """One fit's state, shared by its steps."""
 
     model: nn.Module
+    net: nn.Module  # what a step calls: the model, or its DistributedDataParallel wrapper
     cfg: TrainConfig
     norm: Normalization
     rt: Runtime
@@ -46,10 +55,16 @@ class _Run:
     history: list[EpochRecord] = field(default_factory=list)
     snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    world: int = 1  # processes taking part (torchrun), each with a share of every batch
 
     @property
     def n(self) -> int:
         return len(self.labels)
+
+    @property
+    def main(self) -> bool:
+        """True on the process that prints and keeps snapshots (rank 0)."""
+        return distributed.is_main()
 
 
 def fit(
@@ -66,19 +81,26 @@ def fit(
     Returns the history, and CPU copies of the weights at ``config.snapshot_epochs`` (epoch 0:
     as initialised, after any data-dependent ``prepare``). The
     model ends on the device it started on, in eval mode.
+
+    Inside a process group of several processes (``torchrun``) every rank calls it with the
+    same data and config and trains its share of every batch; all ranks end with the same
+    weights and history (``on_epoch`` is called on each); progress shows on rank 0 only, and
+    only rank 0 keeps snapshots (the others return none).
     """
     if len(train) == 0:
         raise ValueError("the training set is empty")
     home = next(model.parameters()).device
     run = _setup(model, train, config, norm)
-    if progress:
+    if progress and run.main:
         from tqdm.auto import tqdm
 
-        run.bar = tqdm(total=run.total_steps, desc=f"training on {run.rt.describe()}", unit="step")
+        where = run.rt.describe() + (f", {run.world} processes" if run.world > 1 else "")
+        run.bar = tqdm(total=run.total_steps, desc=f"training on {where}", unit="step")
     run.t_start = time.perf_counter()
-    if 0 in config.snapshot_epochs:  # the weights as initialised, before the first step
+    if 0 in config.snapshot_epochs and run.main:  # the weights as initialised, before the first step
         run.snapshots[0] = cpu_state(model, snapshot_prefix(model, config.snapshot_scope))
     model.train()
+    run.net.train()
     try:
         epoch = 0
         while run.step < run.total_steps:
@@ -91,7 +113,7 @@ def fit(
         model.load_state_dict(run.best[2])
     model.to(home, memory_format=torch.contiguous_format).eval()
     return TrainResult(run.history, run.snapshots, run.rt.describe(), round(time.perf_counter() - run.t_start, 2),
-                       best_epoch=run.best[1] if run.best else None)
+                       best_epoch=run.best[1] if run.best else None, world_size=run.world)
 
 
 def check_freeze(model: nn.Module, cfg: TrainConfig) -> None:
@@ -104,12 +126,25 @@ def check_freeze(model: nn.Module, cfg: TrainConfig) -> None:
                                           f"have (its parameters: {some}); set it to {{}} or to those names")
 
 
+def check_world(cfg: TrainConfig, n: int | None = None) -> None:
+    """Refuse a global batch (or ``n`` training images) too small to give every process an image."""
+    world = distributed.world_size()
+    if world > 1 and cfg.batch_size < world:
+        raise ConfigError("batch_size", f"must be at least the number of processes ({world}), each of which "
+                                        f"trains on a share of every batch (got {cfg.batch_size})")
+    if world > 1 and n is not None and n < world:
+        raise ValueError(f"the training set has {n} images, fewer than the {world} processes that share it")
+
+
 def _setup(model: nn.Module, train: ImageDataset, cfg: TrainConfig, norm: Normalization) -> _Run:
-    """Seed, choose the runtime, move the model there, prepare it, build loss and optimiser."""
+    """Seed, choose the runtime, move the model there, prepare it, build loss and optimiser;
+    in a process group, wrap the model for data-parallel training."""
     check_freeze(model, cfg)
+    check_world(cfg, len(train))
+    world = distributed.world_size()
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)  # the same on every rank: they agree on the order
+    gen = torch.Generator().manual_seed(distributed.rank_seed(cfg.seed))
     if cfg.threads is not None:
         set_threads(cfg.threads)
     rt = resolve_runtime(cfg.device, cfg.precision, cfg.channels_last)
@@ -126,6 +161,10 @@ def _setup(model: nn.Module, train: ImageDataset, cfg: TrainConfig, norm: Normal
     if callable(prepare):
         sample = rng.permutation(n)[:5000]
         prepare(to_input(images[np.sort(sample)], norm, rt.device))
+    net = model
+    if world > 1:  # from here on every rank holds rank 0's weights and buffers
+        net = distributed.data_parallel(distributed.global_batchnorm(model) if cfg.sync_bn else model, rt.device,
+                                        broadcast_buffers=not cfg.sync_bn)
 
     weights = None
     if cfg.class_balance == "loss":
@@ -139,8 +178,10 @@ def _setup(model: nn.Module, train: ImageDataset, cfg: TrainConfig, norm: Normal
     if cfg.class_balance == "sampler":
         w = class_weights(labels_np, k)[labels_np]
         sample_p = w / w.sum()
-    return _Run(model, cfg, norm, rt, images, torch.from_numpy(labels_np), rng, gen, loss_fn, opt, look,
-                flip_base, sample_p, steps_per_epoch, total_steps, planned_steps=total_steps)
+    if world > 1:
+        torch.manual_seed(distributed.rank_seed(cfg.seed))  # e.g. dropout: its own draws on each rank
+    return _Run(model, net, cfg, norm, rt, images, torch.from_numpy(labels_np), rng, gen, loss_fn, opt, look,
+                flip_base, sample_p, steps_per_epoch, total_steps, planned_steps=total_steps, world=world)
 
 
 def _epoch_order(run: _Run, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,9 +200,14 @@ def _epoch_order(run: _Run, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
 def _epoch(run: _Run, epoch: int, val: ImageDataset | None) -> EpochRecord:
     """Train one epoch (or what is left of the planned steps), then validate."""
     cfg = run.cfg
+    frozen = False
     for name, last in cfg.freeze_after.items():
         if epoch > last:
-            run.model.get_parameter(name).requires_grad_(False)
+            p = run.model.get_parameter(name)
+            frozen |= p.requires_grad
+            p.requires_grad_(False)
+    if frozen and run.world > 1:  # DistributedDataParallel reduces the parameters that train when it is made
+        run.net = distributed.data_parallel(run.net.module, run.rt.device, broadcast_buffers=not cfg.sync_bn)
     t0 = time.perf_counter()
     order, flips = _epoch_order(run, epoch)
     loss_sum, correct, seen = 0.0, 0, 0
@@ -169,15 +215,21 @@ def _epoch(run: _Run, epoch: int, val: ImageDataset | None) -> EpochRecord:
         if run.step >= run.total_steps:
             break
         idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-        loss, right = _step(run, idx, flips, last_of_epoch=b == run.steps_per_epoch - 1)
+        mine = distributed.split_batch(idx) if run.world > 1 else idx
+        loss, right = _step(run, mine, flips, last_of_epoch=b == run.steps_per_epoch - 1,
+                            share=_share(run, mine, idx))
         loss_sum += loss * len(idx)
         correct += right
-        seen += len(idx)
+        seen += len(mine)
         if run.bar is not None:
             run.bar.update(1)
             run.bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
     if run.look is not None and run.step >= run.total_steps and run.step % cfg.lookahead_every:
         run.look.update(run.model, cfg.lookahead_decay)  # end on the averaged weights
+    if run.world > 1:  # the epoch's sums over the ranks; every rank validates rank 0's statistics
+        loss_sum, correct, seen = distributed.sum_values([loss_sum, correct, seen])
+        correct, seen = int(correct), int(seen)
+        distributed.sync_buffers(run.model)
     train_s = time.perf_counter() - t0
     val_loss, val_acc = _validate(run, val)
     return EpochRecord(epoch, loss_sum / max(seen, 1), correct / max(seen, 1), val_loss, val_acc,
@@ -185,8 +237,27 @@ def _epoch(run: _Run, epoch: int, val: ImageDataset | None) -> EpochRecord:
                        round(seen / max(train_s, 1e-9), 1))
 
 
-def _step(run: _Run, idx: torch.Tensor, flips: torch.Tensor, last_of_epoch: bool) -> tuple[float, int]:
-    """One optimiser step on the images ``idx``; returns ``(mean loss, correct predictions)``."""
+def _share(run: _Run, mine: torch.Tensor, idx: torch.Tensor) -> float:
+    """This rank's share of the global batch ``idx``'s loss: its images' part of the batch's
+    total loss weight (with ``class_balance="loss"`` each image weighs its class's weight).
+    1 in a single process."""
+    if run.world == 1:
+        return 1.0
+    w = run.loss_fn.weight
+    if w is None:
+        return len(mine) / len(idx)
+    w = w.cpu()
+    return float(w[run.labels[mine]].sum() / w[run.labels[idx]].sum())
+
+
+def _step(run: _Run, idx: torch.Tensor, flips: torch.Tensor, last_of_epoch: bool,
+          share: float = 1.0) -> tuple[float, int]:
+    """One optimiser step on the images ``idx``; returns ``(mean loss, correct predictions)``.
+
+    With several processes ``idx`` is this rank's part of the global batch and ``share`` its
+    part of the batch's loss (:func:`_share`): the loss is scaled by ``share * world`` before
+    the gradients are averaged over the ranks, which gives the gradient of the global batch's
+    mean loss, and the loss returned is this rank's part of that mean."""
     cfg, rt = run.cfg, run.rt
     x = to_input(run.images[idx], run.norm, rt.device)
     y = run.labels[idx].to(rt.device, non_blocking=True)
@@ -201,12 +272,16 @@ def _step(run: _Run, idx: torch.Tensor, flips: torch.Tensor, last_of_epoch: bool
     if cfg.mix != "none" and torch.rand((), generator=run.gen).item() < cfg.mix_prob:
         x, partner, lam = mix_batch(x, cfg.mix, cfg.mix_alpha, run.gen)
     with rt.autocast():
-        out = run.model(x)
+        out = run.net(x)
         loss = run.loss_fn(out.float(), y)
         if partner is not None:
             loss = lam * loss + (1 - lam) * run.loss_fn(out.float(), y[partner])
     run.opt.zero_grad(set_to_none=True)
-    loss.backward()
+    if run.world > 1:
+        (loss * (share * run.world)).backward()
+        loss = loss.detach() * share
+    else:
+        loss.backward()
     run.opt.step()
     run.step += 1
     if cfg.max_minutes and (run.step == 4 or last_of_epoch):
@@ -217,9 +292,11 @@ def _step(run: _Run, idx: torch.Tensor, flips: torch.Tensor, last_of_epoch: bool
 
 
 def _replan(run: _Run) -> None:
-    """Fit the planned number of steps to ``max_minutes`` at the speed measured so far."""
-    run.total_steps = steps_within(run.cfg.max_minutes * 60, time.perf_counter() - run.t_start, run.step,
-                                   run.planned_steps, run.steps_per_epoch)
+    """Fit the planned number of steps to ``max_minutes`` at the speed measured so far. With
+    several processes, rank 0's plan is every rank's (they must take the same steps)."""
+    total = steps_within(run.cfg.max_minutes * 60, time.perf_counter() - run.t_start, run.step,
+                         run.planned_steps, run.steps_per_epoch)
+    run.total_steps = int(distributed.broadcast_value(total)) if run.world > 1 else total
     if run.bar is not None:
         run.bar.total = run.total_steps
         run.bar.refresh()
@@ -229,7 +306,7 @@ def _validate(run: _Run, val: ImageDataset | None) -> tuple[float | None, float 
     """``(loss, accuracy)`` on ``val``, or ``(None, None)`` without validation images."""
     if val is None or not len(val):
         return None, None
-    logits = predict_logits(run.model, val.images, run.norm, run.rt, batch_size=1000)
+    logits = predict_logits(run.model, val.images, run.norm, run.rt, batch_size=1000, distributed=run.world > 1)
     loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(val.labels)))
     return loss, float((logits.argmax(1) == val.labels).mean())
 
@@ -243,7 +320,7 @@ def _keep(run: _Run, rec: EpochRecord, on_epoch: Callable[[EpochRecord], None] |
                       + f" ({rec.images_per_s:.0f} img/s)")
     if on_epoch is not None:
         on_epoch(rec)
-    if rec.epoch in run.cfg.snapshot_epochs:
+    if rec.epoch in run.cfg.snapshot_epochs and run.main:
         run.snapshots[rec.epoch] = cpu_state(run.model, snapshot_prefix(run.model, run.cfg.snapshot_scope))
     if run.cfg.keep_best and rec.val_acc is not None and (run.best is None or rec.val_acc > run.best[0]):
         run.best = (rec.val_acc, rec.epoch, cpu_state(run.model))

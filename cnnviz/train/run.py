@@ -1,7 +1,12 @@
 """``train_checkpoint``: from a dataset on disk to a saved, self-describing checkpoint.
 
 Every choice is defaulted and checked first (:func:`plan_training`), and the output is checked
-writable, before any image is decoded or any step taken."""
+writable, before any image is decoded or any step taken.
+
+Under ``torchrun`` (an initialised process group, see :mod:`cnnviz.distributed`) every rank
+runs it: each machine's first rank decodes the data into the cache before the others read it,
+the ranks train and score together, and rank 0 alone checks the output, shows progress and
+saves the checkpoint."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any, Mapping
 
 from torch import nn
 
+from .. import distributed
 from ..checkpoint_meta import CheckpointError, build_architecture, check_architecture
 from ..checkpoints import Checkpoint, CheckpointMeta, load_checkpoint, prepare_output, save_checkpoint, untuple
 from ..data import RESIZE_MODES, DatasetError, ImageDataset, Preprocess, load_dataset, make_split, profile
@@ -20,7 +26,7 @@ from ..inputs import Normalization
 from ..models import model_spec
 from ..runtime import Runtime, resolve_runtime
 from .config import COUNT, FRACTION, ConfigError, TrainConfig, require
-from .loop import check_freeze, fit
+from .loop import check_freeze, check_world, fit
 
 DEFAULT_DATASET = "cifar10"
 
@@ -67,6 +73,7 @@ def plan_training(dataset: str = DEFAULT_DATASET, model: str | None = None,
     except CheckpointError as e:
         raise CheckpointError(f"{e}; check the model arguments (--model-arg) and the input size (--size)") from None
     check_freeze(shape, cfg)
+    check_world(cfg)
     try:
         rt = resolve_runtime(cfg.device, cfg.precision, cfg.channels_last)
     except RuntimeError as e:
@@ -89,7 +96,7 @@ def train_checkpoint(
     overwrite: bool = False,
     size: int | None = None,
     resize: str | None = None,
-) -> Checkpoint:
+) -> Checkpoint | None:
     """Load data, split it, train, evaluate and save a self-describing checkpoint at ``out``.
 
     The choices are checked first (:func:`plan_training`) and ``out`` must be writable and,
@@ -97,11 +104,19 @@ def train_checkpoint(
     classes. The model is selected on the validation split only; the test split (when present
     beside the training data) is scored once at the end and recorded in the metrics. Returns
     the checkpoint as loaded on the training runtime.
+
+    Under ``torchrun`` every rank calls it with the same arguments; rank 0 saves and returns
+    the checkpoint, the other ranks return None once it is saved. ``info`` records the number
+    of processes (``world_size``).
     """
     plan = plan_training(dataset, model, model_kwargs, preprocess, size, resize, val_fraction, overrides)
-    prepare_output(out, overwrite)
+    main = distributed.is_main()
+    if main:
+        prepare_output(out, overwrite)
+    progress = progress and main
     t0 = time.perf_counter()
-    full = load_dataset(data, "train", plan.preprocess, cache_dir=cache_dir, progress=progress)
+    with distributed.leader_first():
+        full = load_dataset(data, "train", plan.preprocess, cache_dir=cache_dir, progress=progress)
     full.require_labels(2, "training")
     split = make_split(full, plan.val_fraction, plan.config.data_seed)
     train_ds, val_ds = split.apply(full)
@@ -117,16 +132,21 @@ def train_checkpoint(
         train_config=plan.config.to_dict(), history=[asdict(r) for r in result.history], metrics=metrics,
         info={"train_seconds": result.seconds, "total_seconds": round(time.perf_counter() - t0, 2),
               "runtime": result.runtime, "best_epoch": result.best_epoch,
-              "train_images": len(train_ds), "val_images": len(val_ds)},
+              "train_images": len(train_ds), "val_images": len(val_ds), "world_size": result.world_size},
     )
-    return load_checkpoint(save_checkpoint(out, net, meta, result.snapshots), runtime=plan.runtime)
+    if result.world_size > 1:
+        meta.info["dist_backend"] = distributed.backend()
+    saved = load_checkpoint(save_checkpoint(out, net, meta, result.snapshots), runtime=plan.runtime) if main else None
+    distributed.barrier()
+    return saved
 
 
 def _test_split(data: str | Path, full: ImageDataset, pre: Preprocess, cache_dir: str | Path | None,
                 progress: bool) -> ImageDataset | None:
     """The labelled test split beside the training data, in its class order; None if there is none."""
     try:
-        test = load_dataset(data, "test", pre, cache_dir=cache_dir, progress=progress)
+        with distributed.leader_first():
+            test = load_dataset(data, "test", pre, cache_dir=cache_dir, progress=progress)
     except DatasetError:
         return None
     if not test.labelled or test.fingerprint == full.fingerprint:
@@ -138,5 +158,5 @@ def _metrics(net: nn.Module, classes: list[str], splits: Mapping[str, ImageDatas
              plan: TrainPlan) -> dict[str, Any]:
     """Evaluation reports (as dicts) of the splits that have images."""
     return {name: evaluate(net, ds.images, ds.labels, classes, norm, plan.runtime, plan.config.tta,
-                           split=name).to_dict()
+                           split=name, distributed=True).to_dict()
             for name, ds in splits.items() if ds is not None and len(ds)}
