@@ -19,14 +19,11 @@ slightly from :func:`cnnviz.predict.predict_images` on a checkpoint that records
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator, Literal, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import torch
@@ -37,55 +34,10 @@ from .data import Preprocess
 from .hooks import capture, model_view, resolve_layers, valid_layer_names
 from .inputs import to_input
 from .inspect.feature_maps import channel_grid, grid_cols
-from .runtime import Runtime, check_runtime, device_of, tune_cpu_process
+from .runtime import Runtime, check_runtime, device_of, threads_here, tune_cpu_process
 
 __all__ = ["LiveClassifier", "LiveResult", "LiveStats", "default_live_layer", "frame_to_input",
            "maps_image"]
-
-
-# -- intra-op threads of one thread only ---------------------------------------------------
-
-_OMP: ctypes.CDLL | None | bool = False  # False: not looked up yet; None: not available
-
-
-def _omp() -> ctypes.CDLL | None:
-    """The OpenMP runtime torch ships with (``torch/lib/libgomp.so.1`` and the like), else
-    None. Its per-thread setting is what torch's CPU kernels follow."""
-    global _OMP
-    if _OMP is False:
-        _OMP = None
-        base = Path(torch.__file__).resolve().parent
-        for folder in (base / "lib", base.parent / "torch.libs"):
-            for pattern in ("libgomp*.so*", "libiomp5*", "libomp*.so*", "libomp*.dylib"):
-                for path in sorted(folder.glob(pattern)):
-                    try:
-                        lib = ctypes.CDLL(str(path))
-                        lib.omp_set_num_threads, lib.omp_get_max_threads  # noqa: B018
-                    except (OSError, AttributeError):
-                        continue
-                    _OMP = lib
-                    return lib
-    return _OMP
-
-
-@contextlib.contextmanager
-def _threads_here(n: int | None) -> Iterator[None]:
-    """Run torch's CPU kernels on ``n`` threads for code inside the block, on this thread only.
-
-    ``torch.set_num_threads`` would also change the default of every thread started later in
-    the process (a dashboard's other sessions); OpenMP's own setting is per thread, so it is
-    set and restored here. Without a usable OpenMP runtime nothing changes."""
-    lib = _omp() if n is not None else None
-    if lib is None:
-        yield
-        return
-    torch.get_num_threads()  # torch sets up this thread's OpenMP first, so it cannot undo ours
-    prev = int(lib.omp_get_max_threads())
-    lib.omp_set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        lib.omp_set_num_threads(prev)
 
 
 def frame_to_input(frame: np.ndarray, preprocess: Preprocess) -> np.ndarray:
@@ -310,7 +262,7 @@ class LiveClassifier:
         return min(self._candidates, key=best.__getitem__)
 
     def _run(self, seq: int, frame: np.ndarray) -> LiveResult:
-        with self._run_lock, _threads_here(self.threads):
+        with self._run_lock, threads_here(self.threads):
             t0 = time.perf_counter()
             image = frame_to_input(frame, self.preprocess)
             if self._runtime is None:  # "auto": once, on the first frame (not counted in ms)

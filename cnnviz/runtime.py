@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator, Literal, Union
 
 import torch
@@ -92,7 +95,6 @@ def keep_cpu_memory_mapped() -> bool:
     again (about a fifth of the CPU time, as system time). Keeping them cached in the heap
     removes that. Returns True when the setting took effect.
     """
-    import ctypes
     import ctypes.util
     import sys
 
@@ -121,9 +123,52 @@ def tune_cpu_process() -> bool:
 def set_threads(threads: int | None = None) -> int:
     """Use ``threads`` intra-op threads (default: all cores this process may use)."""
     if threads is None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = cpu_threads()
     torch.set_num_threads(max(1, threads))
     return torch.get_num_threads()
+
+
+def cpu_threads() -> int:
+    """The cores this process may use (its CPU affinity), the default of :func:`set_threads`."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@functools.cache
+def _omp() -> ctypes.CDLL | None:
+    """The OpenMP runtime torch ships with (``torch/lib/libgomp.so.1`` and the like), else
+    None. Its per-thread setting is what torch's CPU kernels follow."""
+    base = Path(torch.__file__).resolve().parent
+    for folder in (base / "lib", base.parent / "torch.libs"):
+        for pattern in ("libgomp*.so*", "libiomp5*", "libomp*.so*", "libomp*.dylib"):
+            for path in sorted(folder.glob(pattern)):
+                try:
+                    lib = ctypes.CDLL(str(path))
+                    lib.omp_set_num_threads, lib.omp_get_max_threads  # noqa: B018
+                except (OSError, AttributeError):
+                    continue
+                return lib
+    return None
+
+
+@contextlib.contextmanager
+def threads_here(n: int | None) -> Iterator[None]:
+    """Run torch's CPU kernels on ``n`` threads for code inside the block, on the calling
+    thread only (``None``: leave it as it is).
+
+    ``torch.set_num_threads`` would also change the default of every thread started later in
+    the process (a dashboard's other sessions); OpenMP's own setting is per thread, so it is
+    set and restored here. Without a usable OpenMP runtime nothing changes."""
+    lib = _omp() if n is not None else None
+    if lib is None:
+        yield
+        return
+    torch.get_num_threads()  # torch sets up this thread's OpenMP first, so it cannot undo ours
+    prev = int(lib.omp_get_max_threads())
+    lib.omp_set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        lib.omp_set_num_threads(prev)
 
 
 def device_of(model: torch.nn.Module) -> torch.device:

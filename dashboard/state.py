@@ -7,10 +7,11 @@ results in ``st.cache_data``. Every computation is a call into ``cnnviz``.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -21,12 +22,28 @@ from cnnviz.inspect.features import FeatureSet, cached_features
 from cnnviz.inspect.neighbours import NeighbourIndex
 from cnnviz.locate import DataChoice, locate_data
 from cnnviz.roots import PathRefused, check_under_roots, env_data_root, is_loopback
+from cnnviz.runtime import cpu_threads, threads_here
 from dashboard.present import present_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = Path(os.environ.get("CNNVIZ_CHECKPOINTS", ROOT / "checkpoints"))
 T = TypeVar("T")
 DOWNLOADABLE = {"cifar10": "CIFAR-10 (170 MB)", "simpsons": "Simpsons dataset (Kaggle, about 1 GB)"}
+
+
+# -- CPU threads: one per page script, all cores for passes over a dataset ----------------------
+
+
+def on_all_cores(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run ``fn`` (a pass over many images) on all cores. Page scripts run their single-image
+    work on one thread (``app.py``); this lifts that for the script thread while ``fn`` runs."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with threads_here(cpu_threads()):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 # -- the URL: one helper reads every query parameter --------------------------------------------
@@ -240,6 +257,7 @@ def progress_bar(text: str) -> _Progress:
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
+@on_all_cores
 def _split(ckpt_path: str, sha: str, data: str, split: str, _ckpt: Checkpoint) -> ImageDataset:
     bar = _Progress(f"Decoding the {split} images (once; cached on disk after)")
     try:
@@ -277,6 +295,7 @@ def eval_split(ctx: Context) -> str:
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
+@on_all_cores
 def _features(ckpt_path: str, sha: str, data: str, split: str, _ckpt: Checkpoint,
               _ds: ImageDataset) -> FeatureSet:
     bar = _Progress(f"Penultimate features of the {split} images (once; cached on disk after)")

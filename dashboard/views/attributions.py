@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import Context, eval_split, progress_bar, sidebar, split_data, url_int, url_text
+from dashboard.state import on_all_cores, Context, eval_split, progress_bar, sidebar, split_data, url_int, url_text
 from dashboard.widgets import conv_layers, pick_image
 from cnnviz.figures.attribution import COLORMAPS, TITLES, attribution_figure
 from cnnviz.figures.faithfulness import faithfulness_figure, report_curves
@@ -55,6 +55,7 @@ def sanity_one(sha: str, image: np.ndarray, target: int, methods: tuple[str, ...
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
+@on_all_cores
 def held_out_check(sha: str, data: str, split: str, n: int, methods: tuple[str, ...], _ckpt, _ds
                    ) -> AttributionCheck:
     bar = progress_bar(f"Both checks on {n} held-out images:")

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.state import (
-    Context, eval_split, features, need_data, neighbour_index, sidebar, url_choice, url_int,
+    Context, eval_split, features, need_data, neighbour_index, on_all_cores, sidebar, url_choice, url_int,
 )
 from dashboard.widgets import conv_layers, unit_link
 from cnnviz.evaluate import softmax
@@ -56,6 +56,7 @@ def data_issues(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str) -> D
 
 
 @st.cache_data(show_spinner="Calibrating the near-duplicate distance (once)...", max_entries=8)
+@on_all_cores
 def _threshold(sha: str, data: str, _ckpt, _train: ImageDataset) -> NearDuplicateThreshold:
     return cached_near_duplicate_threshold(_ckpt, _train)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import eval_split, progress_bar, sidebar, split_data, url_int, url_text, user_path
+from dashboard.state import on_all_cores, eval_split, progress_bar, sidebar, split_data, url_int, url_text, user_path
 from dashboard.widgets import draw_image, upload_images
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import DatasetError, load_dataset
@@ -24,6 +24,7 @@ SAMPLE = 12
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
+@on_all_cores
 def folder_predictions(sha: str, path: str, mtime: float, _ckpt: Checkpoint) -> Predictions:
     """Predictions for every image of ``path`` (kept while the folder is unchanged)."""
     bar = progress_bar("Reading and classifying the images")
@@ -42,6 +43,7 @@ def folder_thumbnails(path: str, mtime: float, preprocess: str, _ckpt: Checkpoin
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
+@on_all_cores
 def zip_predictions(sha: str, digest: str, name: str, _data: bytes, _ckpt: Checkpoint
                     ) -> tuple[Predictions, list[str], dict[str, str]]:
     """Predictions, thumbnails and unreadable files of an uploaded zip, kept in memory (by content)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from dashboard.state import Context, eval_split, features, need_data, progress_bar, sidebar, split_data, url_int
+from dashboard.state import on_all_cores, Context, eval_split, features, need_data, progress_bar, sidebar, split_data, url_int
 from dashboard.widgets import conv_layers, pick_layer
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import ImageDataset
@@ -22,6 +22,7 @@ K = 9
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
+@on_all_cores
 def examples(sha: str, data: str, layer: str, _ckpt: Checkpoint, _ds: ImageDataset) -> UnitExamples:
     """Every training image's peak in every channel of ``layer`` (one pass; cached on disk)."""
     bar = progress_bar(f"Peaks of every channel of {layer} over {len(_ds):,} training images (once; cached after)")
