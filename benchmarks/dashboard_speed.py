@@ -471,7 +471,7 @@ INTERACTIONS = [
     Interaction("feature_maps", "Feature maps, layer change", "Strongest channels:", _layer(": "),
                 "a new layer each time"),
     Interaction("receptive_fields", "Receptive fields, layer change", "Click the image to pick a unit",
-                _layer(", channel "), "a new layer each time"),
+                _layer("'s "), "a new layer each time"),
     Interaction("convolution", "Convolution, position slider +1 (key)", "Output pixel (row", _convolution),
     Interaction("units", "Units, channel +1/-1", "fires most", _units, "two channels, both cached after the first"),
     Interaction("neighbours", "Neighbours, feature distance", "feature space (", _neighbours,

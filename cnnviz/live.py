@@ -23,7 +23,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -33,11 +33,9 @@ from .checkpoints import Checkpoint
 from .data import Preprocess
 from .hooks import capture, model_view, resolve_layers, valid_layer_names
 from .inputs import to_input
-from .inspect.feature_maps import channel_grid, grid_cols
 from .runtime import Runtime, check_runtime, device_of, threads_here, tune_cpu_process
 
-__all__ = ["LiveClassifier", "LiveResult", "LiveStats", "default_live_layer", "frame_to_input",
-           "maps_image"]
+__all__ = ["LiveClassifier", "LiveResult", "LiveStats", "default_live_layer", "frame_to_input"]
 
 
 def frame_to_input(frame: np.ndarray, preprocess: Preprocess) -> np.ndarray:
@@ -356,40 +354,3 @@ class LiveClassifier:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-# -- a picture of a result's maps (no plotting library needed per frame) --------------------
-
-def _viridis_lut() -> np.ndarray:
-    """``(256, 3) uint8``: Plotly's Viridis colour scale, interpolated."""
-    from plotly.colors import hex_to_rgb, sequential  # noqa: PLC0415
-
-    stops = np.array([hex_to_rgb(c) for c in sequential.Viridis], np.float64)
-    pos = np.linspace(0, 1, len(stops))
-    t = np.linspace(0, 1, 256)
-    return np.stack([np.interp(t, pos, stops[:, k]) for k in range(3)], 1).round().astype(np.uint8)
-
-
-_LUT: np.ndarray | None = None
-
-
-def maps_image(maps: np.ndarray, cols: int | None = None, tile_px: int = 48,
-               gap_color: Sequence[int] = (255, 255, 255)) -> np.ndarray:
-    """Channel maps ``(k, h, w)`` as one ``uint8`` RGB picture: tiles in a grid (about square
-    unless ``cols``), each min-max scaled on its own and coloured with Viridis, enlarged to
-    about ``tile_px`` pixels a side by repeating pixels; gaps in ``gap_color``."""
-    global _LUT
-    if _LUT is None:
-        _LUT = _viridis_lut()
-    maps = np.asarray(maps, np.float32)
-    if maps.ndim != 3 or not len(maps):
-        raise ValueError(f"expected maps (k, h, w) with k >= 1, got shape {maps.shape}")
-    h, w = maps.shape[1:]
-    scale = max(1, int(round(tile_px / max(h, w))))
-    big = np.repeat(np.repeat(maps, scale, axis=1), scale, axis=2)
-    grid = channel_grid(big, max_channels=len(maps), cols=grid_cols(len(maps), cols),
-                        gap=max(1, scale // 4))
-    gaps = np.isnan(grid)
-    rgb = _LUT[np.clip(np.nan_to_num(grid) * 255, 0, 255).astype(np.uint8)]
-    rgb[gaps] = np.asarray(gap_color, np.uint8)
-    return rgb

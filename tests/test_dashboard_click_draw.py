@@ -22,22 +22,28 @@ def bars(fig: dict) -> list[str]:
     return list(fig["data"][0]["x"])
 
 
-def channel_of(fig: dict) -> int:
-    """The channel number in the enlarged channel's title ("<layer>, channel <c> (rank ...")."""
-    return int(title(fig).split(", channel ")[1].split(" ")[0])
+def enlarged_caption(at) -> str:
+    """The caption of the enlarged channel ("<layer>, channel <c> (rank ...")."""
+    return next(c.value for c in at.caption if ", channel " in c.value and " (rank " in c.value)
+
+
+def channel_of(at) -> int:
+    """The enlarged channel's number, from its caption."""
+    return int(enlarged_caption(at).split(", channel ")[1].split(" ")[0])
 
 
 def test_receptive_fields_shows_the_image_to_click_and_keeps_the_urls_unit(dashboard_env):
     at = open_page("receptive_fields", {"img": "1", "layer": MIDDLE_CONV, "ch": "1", "uy": "6", "ux": "1"})
     assert not at.exception and not at.error, errors(at)
-    assert title(figures(at)["rf_unit"]).startswith(f"{MIDDLE_CONV}, channel 1, unit (6, 1):")
+    assert any(c.value.startswith("Channel 1's 8 x 8 map") and c.value.endswith("red square: unit (6, 1).")
+               for c in at.caption)
     assert [at.number_input(key=f"rf_{k}_{MIDDLE_CONV}").value for k in ("uy", "ux")] == [6, 1]
     assert any("Click the image to pick a unit" in c.value for c in at.caption)
     assert (at.query_params["uy"], at.query_params["ux"]) == ("6", "1")
     # the row and column inputs still work (inside their expander) and move the unit in the URL
     at.number_input(key=f"rf_uy_{MIDDLE_CONV}").set_value(2).run()
     assert not at.exception, errors(at)
-    assert "unit (2, 1)" in title(figures(at)["rf_unit"])
+    assert any(c.value.endswith("red square: unit (2, 1).") for c in at.caption)
     assert at.query_params["uy"] == "2"
 
 
@@ -50,14 +56,14 @@ def test_feature_maps_shows_every_channel_at_the_urls_pixel(dashboard_env):
     assert title(figs["fm_pixel"]).startswith(f"{MIDDLE_CONV} at map position (2, 7) of 8x8, under pixel (13, 30)<br>")
     assert (at.number_input(key="fm_py").value, at.number_input(key="fm_px").value) == (13, 30)
     # no channel in the link: the enlarged channel is the strongest at that spot (the first bar)
-    assert channel_of(figs["fm_channel"]) == int(bars(figs["fm_pixel"])[0])
-    assert figs["fm_channel"]["data"][-1]["x"] == [7] and figs["fm_channel"]["data"][-1]["y"] == [2]  # marked
+    assert channel_of(at) == int(bars(figs["fm_pixel"])[0])
+    assert enlarged_caption(at).endswith("red square: map position (2, 7).")  # marked
     q = at.query_params
     assert (q["py"], q["px"], q["ch"]) == ("13", "30", bars(figs["fm_pixel"])[0])
     # a channel in the link wins, and is the red bar
     at = open_page("feature_maps", {"layer": MIDDLE_CONV, "py": "13", "px": "30", "ch": "2"})
     figs = figures(at)
-    assert channel_of(figs["fm_channel"]) == 2
+    assert channel_of(at) == 2
     colours = figs["fm_pixel"]["data"][0]["marker"]["color"]
     assert colours[bars(figs["fm_pixel"]).index("2")] == "#c44e52"
 
@@ -73,7 +79,7 @@ def test_feature_maps_typed_pixel_switches_to_the_strongest_channel_there(dashbo
     figs = figures(at)
     first = int(bars(figs["fm_pixel"])[0])
     assert title(figs["fm_pixel"]).startswith("features.0 at map position (0, 31) of 32x32, under pixel (0, 31)<br>")
-    assert channel_of(figs["fm_channel"]) == first == at.number_input(key="fm_ch_features.0").value
+    assert channel_of(at) == first == at.number_input(key="fm_ch_features.0").value
     assert (at.query_params["py"], at.query_params["px"]) == ("0", "31")
     assert len(bars(figs["fm_pixel"])) == 8  # all of features.0's 8 channels
     # another layer keeps the pixel; it opens on the strongest channel at the position under it
@@ -81,7 +87,7 @@ def test_feature_maps_typed_pixel_switches_to_the_strongest_channel_there(dashbo
     assert not at.exception, errors(at)
     figs = figures(at)
     assert title(figs["fm_pixel"]).startswith("features.4 at map position (0, 15) of 16x16")
-    assert channel_of(figs["fm_channel"]) == int(bars(figs["fm_pixel"])[0])
+    assert channel_of(at) == int(bars(figs["fm_pixel"])[0])
 
 
 def test_feature_maps_pixel_on_a_layer_without_spatial_layout(dashboard_env):

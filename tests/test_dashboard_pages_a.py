@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 from PIL import Image
@@ -32,6 +33,22 @@ def z_shape(trace: dict) -> tuple[int, ...]:
     return (len(z), len(z[0]))
 
 
+def enlarged_caption(at) -> str:
+    """The Feature maps page's caption of the enlarged channel ("<layer>, channel <c> (rank ...")."""
+    return next(c.value for c in at.caption if ", channel " in c.value and " (rank " in c.value)
+
+
+def rf_caption(at, part: str) -> str:
+    """The Receptive fields page's caption that holds ``part``."""
+    return next(c.value for c in at.caption if part in c.value)
+
+
+def box_columns(at) -> tuple[int, int]:
+    """The first and last input column of the unit's theoretical field, from the caption."""
+    m = re.search(r"columns (\d+)-(\d+)", rf_caption(at, "Click the image"))
+    return int(m.group(1)), int(m.group(2))
+
+
 def test_feature_maps_page_follows_layer_and_channel(dashboard_env):
     at = open_page("feature_maps")
     assert not at.exception and not at.error, errors(at)
@@ -47,10 +64,10 @@ def test_feature_maps_page_follows_layer_and_channel(dashboard_env):
     assert title(figs["fm_grid"]).startswith("features.0:")
     assert z_shape(figs["fm_grid"]["data"][0]) != grid_before  # 8 maps of 32x32, not 48 of 8x8
     ch = at.number_input(key="fm_ch_features.0")
-    assert f"channel {ch.value} " in title(figs["fm_channel"])
+    assert f"channel {ch.value} " in enlarged_caption(at)
     other = (ch.value + 1) % 8
     ch.set_value(other).run()
-    assert f"features.0, channel {other} " in title(figures(at)["fm_channel"])
+    assert enlarged_caption(at).startswith(f"features.0, channel {other} ")
     assert at.query_params["ch"] == str(other) and at.query_params["layer"] == "features.0"
 
 
@@ -58,7 +75,7 @@ def test_feature_maps_page_opens_the_layer_and_channel_of_a_link(dashboard_env):
     at = open_page("feature_maps", {"layer": "features.4", "ch": "3"})
     assert not at.exception, errors(at)
     assert at.selectbox(key="fm_layer").value == "features.4"
-    assert title(figures(at)["fm_channel"]).startswith("features.4, channel 3 ")
+    assert enlarged_caption(at).startswith("features.4, channel 3 ")
 
 
 def test_feature_maps_page_without_data_says_how_to_get_it_and_offers_upload(dashboard_env_no_data):
@@ -96,7 +113,10 @@ def test_receptive_fields_and_attributions_pages_take_an_upload(dashboard_env_no
         at.file_uploader(key=f"{key}_upload").set_value(("noise.png", png(), "image/png")).run()
         assert not at.exception and not at.error, (page, errors(at))
         figs = figures(at)
-        assert ("rf_unit" if key == "rf" else "attr_fig") in figs, page
+        if key == "rf":  # the unit's map, and the clicked image with its field
+            assert any(" map for this image (dark " in c.value for c in at.caption), page
+        else:
+            assert "attr_fig" in figs, page
     assert "noise.png" in title(figs["attr_fig"])
     target = next(s for s in at.selectbox if s.label == "Target class")
     assert target.format_func(target.value).endswith("(predicted)")
@@ -108,22 +128,19 @@ def test_receptive_fields_page_follows_layer_and_unit(dashboard_env):
     figs = figures(at)
     assert title(figs["rf_growth"]) == "Receptive field size by layer"
     assert at.selectbox(key="rf_layer").value == MIDDLE_CONV
-    unit = figs["rf_unit"]
-    assert title(unit).startswith(f"{MIDDLE_CONV}, channel ")
-    assert [t["type"] for t in unit["data"]] == ["image", "heatmap"]  # the input and its effective field
-    box_before = unit["layout"]["shapes"][0]
+    assert rf_caption(at, "red square").endswith("red square: unit (4, 4).")
     assert at.query_params["uy"] == at.query_params["ux"] == "4"  # centre of the 8x8 map
+    left_before = box_columns(at)[0]
 
     at.number_input(key=f"rf_ux_{MIDDLE_CONV}").set_value(0).run()
     assert not at.exception, errors(at)
-    unit = figures(at)["rf_unit"]
-    assert "unit (4, 0)" in title(unit)
-    assert unit["layout"]["shapes"][0]["x0"] < box_before["x0"]  # the box moved left
+    assert rf_caption(at, "red square").endswith("red square: unit (4, 0).")
+    assert box_columns(at)[0] < left_before  # the box moved left
     assert at.query_params["ux"] == "0"
 
     at.selectbox(key="rf_layer").select("features.0").run()
     assert not at.exception, errors(at)
-    assert title(figures(at)["rf_unit"]).startswith("features.0, channel ")
+    assert "Click the image to pick a unit**: the one of features.0's" in rf_caption(at, "Click the image")
 
 
 def test_attributions_page_follows_target_class_and_methods(dashboard_env):
@@ -169,5 +186,6 @@ def test_receptive_fields_page_opens_the_unit_of_a_link(dashboard_env):
     at = open_page("receptive_fields", {"img": "1", "layer": MIDDLE_CONV, "ch": "1", "uy": "2", "ux": "5"})
     assert not at.exception and not at.error, errors(at)
     assert at.selectbox(key="rf_layer").value == MIDDLE_CONV
-    assert title(figures(at)["rf_unit"]).startswith(f"{MIDDLE_CONV}, channel 1, unit (2, 5):")
+    assert rf_caption(at, "red square").startswith("Channel 1's 8 x 8 map")
+    assert rf_caption(at, "red square").endswith("red square: unit (2, 5).")
     assert [at.number_input(key=f"rf_{k}_{MIDDLE_CONV}").value for k in ("ch", "uy", "ux")] == [1, 2, 5]

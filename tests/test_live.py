@@ -22,7 +22,8 @@ from cnnviz.checkpoints import Checkpoint, CheckpointMeta, load_checkpoint, save
 from cnnviz.data import Preprocess, decode_image
 from cnnviz.inputs import Normalization, to_input
 from cnnviz.inspect.feature_maps import feature_maps
-from cnnviz.live import LiveClassifier, default_live_layer, frame_to_input, maps_image
+from cnnviz.figures.pictures import maps_image
+from cnnviz.live import LiveClassifier, default_live_layer, frame_to_input
 from cnnviz.models import get_model
 from cnnviz.predict import predict_images
 from cnnviz.runtime import fix_for_inference, resolve_runtime

@@ -20,7 +20,8 @@ from dashboard.state import sidebar
 from dashboard.widgets import pick_layer
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.figures.projection import thumbnails_b64
-from cnnviz.live import LiveClassifier, maps_image
+from cnnviz.figures.pictures import maps_image
+from cnnviz.live import LiveClassifier
 
 REFRESH_S = 0.25  # how often the live panel redraws
 NO_FRAMES_S = 8.0  # seconds after START without a frame before the page says what to do

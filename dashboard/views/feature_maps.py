@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
 from dashboard.state import sidebar, url_int
 from dashboard.widgets import pick_image, pick_layer, unit_link
 from cnnviz.figures.clicks import channels_at, channels_at_figure, click_pixel, dot, enlarge, map_position, outline
-from cnnviz.figures.feature_maps import feature_channel_figure, feature_grid_figure
+from cnnviz.figures.feature_maps import feature_grid_figure
+from cnnviz.figures.pictures import heat_image
 from cnnviz.inspect.feature_maps import FeatureMaps, feature_maps
 from cnnviz.inspect.receptive_field import LayerRF, receptive_fields, unit_box
 
@@ -105,11 +107,14 @@ if ctx is not None:
             ch = st.number_input("Enlarge channel", 0, n_ch - 1, default_ch,
                                  key=f"fm_ch_{layer}", help="The channel number shown when hovering the grid.")
             st.query_params["ch"] = str(ch)
-            fig = feature_channel_figure(fm, int(ch))
+            heat, hf, lo, hi = heat_image(fm.maps[0, int(ch)], 320)
             if where is not None:
-                fig.add_scatter(x=[where[1]], y=[where[0]], mode="markers", showlegend=False, hoverinfo="skip",
-                                marker=dict(symbol="square-open", size=14, color="red", line=dict(width=2)))
-            st.plotly_chart(fig, key="fm_channel", width="stretch")
+                heat = outline(heat, (where[0], where[1], where[0] + 1, where[1] + 1), hf)
+            rank = int(np.flatnonzero(fm.order[0] == int(ch))[0]) + 1
+            st.image(heat, width="content")
+            st.caption(f"{layer}, channel {ch} (rank {rank} of {n_ch} by mean activation, "
+                       f"{fm.score[0, int(ch)]:.3g}): {h} x {w}, dark {lo:.3g}, yellow {hi:.3g}"
+                       + (f"; red square: map position ({where[0]}, {where[1]})." if where is not None else "."))
             unit_link(ctx, layer, int(ch))
         with left:
             st.plotly_chart(feature_grid_figure(fm, max_channels=shown), key="fm_grid", width="stretch")

@@ -12,8 +12,8 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from dashboard.state import sidebar, url_int
 from dashboard.widgets import pick_image, pick_layer, unit_link
 from cnnviz.figures.clicks import click_pixel, dot, enlarge, outline
-from cnnviz.figures.feature_maps import feature_channel_figure
-from cnnviz.figures.receptive_field import receptive_field_figure, rf_growth_figure
+from cnnviz.figures.pictures import glow_image, heat_image
+from cnnviz.figures.receptive_field import rf_growth_figure
 from cnnviz.inspect.effective_rf import gradient_rf
 from cnnviz.inspect.feature_maps import feature_maps
 from cnnviz.inspect.receptive_field import LayerRF, nearest_unit, receptive_fields, unit_box
@@ -72,22 +72,20 @@ if ctx is not None:
         st.query_params.update(ch=str(ch), uy=str(uy), ux=str(ux))
         box = unit_box(rf, int(uy), int(ux), size)
         erf = gradient_rf(model, layer, int(ch), int(uy), int(ux), image=image, norm=meta.normalization)
-        big, factor = enlarge(image, 320)
+        big, factor = enlarge(glow_image(image, erf), 320)
         big = dot(outline(big, box, factor), *rf.center(int(uy), int(ux)), factor)
         with top_left:
             streamlit_image_coordinates(big, key="rf_click", width="content", cursor="crosshair",
                                         on_click=partial(clicked, layer, rf, size))
             st.caption(f"**Click the image to pick a unit**: the one of {layer}'s {h} x {w} whose field is "
-                       "centred nearest the click (red dot: its centre; box: its field).")
-        left, right = st.columns(2)
-        fig = feature_channel_figure(fm, int(ch))
-        fig.add_scatter(x=[int(ux)], y=[int(uy)], mode="markers", showlegend=False, hoverinfo="skip",
-                        marker=dict(symbol="square-open", size=14, color="red", line=dict(width=2)))
-        left.plotly_chart(fig, key="rf_map", width="stretch")
-        left.caption(f"The unit (red square) in channel {ch}'s {h} x {w} map; hover for rows and columns.")
-        unit_link(ctx, layer, int(ch), left)
-        right.plotly_chart(receptive_field_figure(
-            image, box, erf, title=f"{layer}, channel {ch}, unit ({uy}, {ux}): "
-                                   f"{rf.size[0]:.0f} px in theory"), key="rf_unit", width="stretch")
-        right.caption(f"{caption}. Box: rows {box[0]}-{box[2] - 1}, columns {box[1]}-{box[3] - 1} "
-                      "(clipped to the image).")
+                       f"centred nearest the click. Box: its theoretical field, {rf.size[0]:.0f} px "
+                       f"(rows {box[0]}-{box[2] - 1}, columns {box[1]}-{box[3] - 1}, clipped to the image); "
+                       "red dot: its centre; glow: its effective field for this image, |d unit / d pixel| "
+                       f"scaled to its maximum (yellow). {caption}.")
+        heat, hf, lo, hi = heat_image(fm.maps[0, int(ch)], 240)
+        heat = outline(heat, (int(uy), int(ux), int(uy) + 1, int(ux) + 1), hf)
+        with top_right:
+            st.image(heat, width="content")
+            st.caption(f"Channel {ch}'s {h} x {w} map for this image (dark {lo:.3g}, yellow {hi:.3g}); "
+                       f"red square: unit ({uy}, {ux}).")
+            unit_link(ctx, layer, int(ch))

@@ -1,0 +1,76 @@
+"""Static pictures (``uint8`` RGB arrays) of maps and fields: what a page shows as an image
+where an interactive figure would cost the browser more than it gives (one drawn Plotly figure
+costs about as much as the rest of a page)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import numpy as np
+
+from ..inspect.feature_maps import channel_grid, grid_cols
+
+__all__ = ["glow_image", "heat_image", "maps_image", "viridis_lut"]
+
+
+@functools.cache
+def viridis_lut() -> np.ndarray:
+    """``(256, 3) uint8``: Plotly's Viridis colour scale, interpolated (read-only)."""
+    from plotly.colors import hex_to_rgb, sequential  # noqa: PLC0415
+
+    stops = np.array([hex_to_rgb(c) for c in sequential.Viridis], np.float64)
+    pos = np.linspace(0, 1, len(stops))
+    t = np.linspace(0, 1, 256)
+    lut = np.stack([np.interp(t, pos, stops[:, k]) for k in range(3)], 1).round().astype(np.uint8)
+    lut.setflags(write=False)
+    return lut
+
+
+def maps_image(maps: np.ndarray, cols: int | None = None, tile_px: int = 48,
+               gap_color: Sequence[int] = (255, 255, 255)) -> np.ndarray:
+    """Channel maps ``(k, h, w)`` as one ``uint8`` RGB picture: tiles in a grid (about square
+    unless ``cols``), each min-max scaled on its own and coloured with Viridis, enlarged to
+    about ``tile_px`` pixels a side by repeating pixels; gaps in ``gap_color``."""
+    maps = np.asarray(maps, np.float32)
+    if maps.ndim != 3 or not len(maps):
+        raise ValueError(f"expected maps (k, h, w) with k >= 1, got shape {maps.shape}")
+    h, w = maps.shape[1:]
+    scale = max(1, int(round(tile_px / max(h, w))))
+    big = np.repeat(np.repeat(maps, scale, axis=1), scale, axis=2)
+    grid = channel_grid(big, max_channels=len(maps), cols=grid_cols(len(maps), cols),
+                        gap=max(1, scale // 4))
+    gaps = np.isnan(grid)
+    rgb = viridis_lut()[np.clip(np.nan_to_num(grid) * 255, 0, 255).astype(np.uint8)]
+    rgb[gaps] = np.asarray(gap_color, np.uint8)
+    return rgb
+
+
+def heat_image(z: np.ndarray, width: int = 320) -> tuple[np.ndarray, int, float, float]:
+    """One map ``(h, w)`` coloured with Viridis from its minimum (dark) to its maximum (yellow)
+    and enlarged by repeating pixels to at least ``width`` px: ``(picture, factor, lo, hi)``.
+    A constant map is all dark."""
+    z = np.asarray(z, np.float32)
+    if z.ndim != 2 or not z.size:
+        raise ValueError(f"expected one map (h, w), got shape {z.shape}")
+    lo, hi = float(z.min()), float(z.max())
+    t = (z - lo) / (hi - lo) if hi > lo else np.zeros_like(z)
+    factor = max(1, -(-width // max(z.shape)))
+    rgb = viridis_lut()[np.clip(t * 255, 0, 255).round().astype(np.uint8)]
+    return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1), factor, lo, hi
+
+
+def glow_image(image: np.ndarray, field: np.ndarray, alpha: float = 0.7) -> np.ndarray:
+    """``image`` (``(H, W, 3) uint8``) with ``field`` (``(H, W)``, e.g. a gradient magnitude)
+    laid over it scaled to its maximum: transparent at zero, through orange to opaque yellow at
+    the maximum times ``alpha`` (the colours of the receptive-field figure's glow)."""
+    image = np.asarray(image)
+    field = np.asarray(field, np.float32)
+    if image.ndim != 3 or image.shape[-1] != 3 or field.shape != image.shape[:2]:
+        raise ValueError(f"expected an image (H, W, 3) and a field (H, W), got {image.shape} and {field.shape}")
+    peak = float(field.max())
+    t = np.clip(field / peak, 0, 1) if peak > 0 else np.zeros_like(field)
+    # 0 -> transparent red, 0.5 -> orange at 0.6 opacity, 1 -> opaque yellow
+    colour = np.stack([np.full_like(t, 255.0), np.interp(t, [0, 0.5, 1], [0, 80, 230]), np.zeros_like(t)], -1)
+    a = (alpha * np.interp(t, [0, 0.5, 1], [0, 0.6, 1]))[..., None]
+    return (image.astype(np.float32) * (1 - a) + colour * a).round().clip(0, 255).astype(np.uint8)
