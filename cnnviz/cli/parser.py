@@ -40,6 +40,12 @@ def _add_runtime_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", default=None, help="decoded-image cache (default $CNNVIZ_CACHE or ~/.cache/cnnviz)")
 
 
+def _add_data_arg(p: argparse.ArgumentParser) -> None:
+    """``--data``, optional: where the checkpoint's dataset is looked for without it."""
+    p.add_argument("--data", default=None, help="dataset (default: $CNNVIZ_DATA/<dataset>, else the user data "
+                                                "folder's copy, else the checkpoint's demo gallery)")
+
+
 def _add_dist_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dist-backend", default=None, choices=BACKENDS,
                    help="under torchrun: how the processes talk (default auto: nccl on CUDA, gloo on the CPU)")
@@ -62,8 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "class on held-out images; one offline HTML page for all of them.")
     u.add_argument("checkpoint")
     u.add_argument("--out", required=True, help="folder for unit_<channel>.png and atlas.html")
-    u.add_argument("--data", default=None, help="dataset (default: $CNNVIZ_DATA/<dataset>, else the user data "
-                                                "folder's copy, else the checkpoint's demo gallery)")
+    _add_data_arg(u)
     u.add_argument("--layer", default=None, help="a convolution (default: a middle one)")
     u.add_argument("--channels", default=None, help="e.g. 0,5,17 (default: every channel)")
     u.add_argument("-k", type=int, default=None, help="top and bottom images per channel (default 9)")
@@ -78,8 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "data and the split), where the dashboard finds them instead of computing them "
                                     "itself. Under torchrun the processes share the pass.")
     fe.add_argument("checkpoint")
-    fe.add_argument("--data", default=None, help="dataset (default: $CNNVIZ_DATA/<dataset>, else the user data "
-                                                 "folder's copy, else the checkpoint's demo gallery)")
+    _add_data_arg(fe)
     fe.add_argument("--split", action="append", default=None, choices=["train", "val", "test"],
                     help="a split to do; repeat for more (default: train and the held-out split the dashboard "
                          "shows: test, else val)")
@@ -98,8 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Spearman correlation of each method's map with the trained model's as layers are "
                                    "randomised from the top down (Adebayo et al., 2018).")
     a.add_argument("checkpoint")
-    a.add_argument("--data", default=None, help="dataset (default: $CNNVIZ_DATA/<dataset>, else the user data "
-                                                "folder's copy, else the checkpoint's demo gallery)")
+    _add_data_arg(a)
     a.add_argument("--n", type=int, default=200, help="held-out images (default 200)")
     a.add_argument("--methods", default=None, help="comma-separated, e.g. saliency,grad_cam (default: all five)")
     a.add_argument("--steps", type=int, default=None, help="deletion/insertion steps (default 16)")
