@@ -122,9 +122,9 @@ def _act(page, action: str, classes: list[str], tmp_path: Path) -> str:
         text = absent("one min-max scale shared")
         page.get_by_text("all filters together", exact=True).first.click()
         return text
-    if action == "layer":  # Feature maps titles its grid "<layer>: ...", Receptive fields "<layer>, channel"
+    if action == "layer":  # Feature maps titles its grid "<layer>: ...", Receptive fields says "<layer>'s h x w"
         name = _pick_option(page, "Layer")
-        return name + (": " if "/feature_maps" in page.url else ", channel")
+        return name + (": " if "/feature_maps" in page.url else "'s ")
     if action == "k":
         k = int(parse_qs(urlparse(page.url).query)["k"][0])  # the page keeps k in the URL
         page.get_by_role("slider").first.press("ArrowRight")
