@@ -6,8 +6,8 @@ Each variant is the floor page plus one thing the dashboard's pages use (a secon
 a slider, a data frame, a component frame, the dashboard's sidebar, ...). Variants are visited
 in turn, each in a new browser context (a new session, an empty browser cache), ``--repeats``
 times; the figure is the median time until everything is shown and drawn, and its ratio to the
-floor page's median. It tells how much of ``dashboard_speed.py``'s 1.25x budget each kind of
-element takes: Streamlit loads and compiles each kind's code when a page first shows one.
+floor page's median: how much of ``dashboard_speed.py``'s 1.25x budget one kind of element
+takes on its own.
 
     python benchmarks/streamlit_element_cost.py [--repeats 5] [--variants floor,slider,sidebar]
 """

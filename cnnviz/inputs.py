@@ -109,12 +109,11 @@ def mix_batch(x: torch.Tensor, kind: str, alpha: float, generator: torch.Generat
         raise ValueError(f"kind must be mixup or cutmix (got {kind!r})")
     cut = math.sqrt(1 - lam)
     bh, bw = int(round(h * cut)), int(round(w * cut))
-    cy, cx = (int(v) for v in torch.randint(0, 1 << 30, (2,), generator=generator))
-    cy, cx = cy % h, cx % w
+    cy, cx = int(torch.randint(h, (), generator=generator)), int(torch.randint(w, (), generator=generator))
     y0, y1 = max(cy - bh // 2, 0), min(cy - bh // 2 + bh, h)
     x0, x1 = max(cx - bw // 2, 0), min(cx - bw // 2 + bw, w)
     out = x.clone()
-    out[:, :, y0:y1, x0:x1] = x[partner][:, :, y0:y1, x0:x1]
+    out[:, :, y0:y1, x0:x1] = x[partner, :, y0:y1, x0:x1]
     return out, partner, 1 - (y1 - y0) * (x1 - x0) / (h * w)
 
 

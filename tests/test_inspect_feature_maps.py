@@ -148,3 +148,13 @@ def test_figures_build(model):
     assert isinstance(one, go.Figure) and len(one.data) == 1
     assert np.asarray(one.data[0].z).shape == (8, 8)
     assert "rank 1 of 5" in one.layout.title.text
+
+
+def test_rank_is_the_place_by_mean_activation():
+    from cnnviz.inspect.feature_maps import FeatureMaps
+
+    maps = np.zeros((2, 3, 1, 1), np.float32)
+    order = np.array([[2, 0, 1], [1, 2, 0]])
+    fm = FeatureMaps(maps, np.zeros((2, 3), np.float32), order, "conv", maps.shape)
+    assert [fm.rank(c) for c in range(3)] == [2, 3, 1]
+    assert [fm.rank(c, index=1) for c in range(3)] == [3, 1, 2]

@@ -23,6 +23,11 @@ def test_heat_image_colours_min_dark_max_yellow_and_enlarges() -> None:
     assert (pic[:5, :5] == lut[0]).all()  # the minimum
     assert (pic[5:, 5:] == lut[255]).all()  # the maximum
     assert (pic[5:, :5] == lut[128]).all()  # 2 of 0..4: 127.5 rounds to 128
+    marked, _, _, _ = heat_image(z, width=10, mark=(0, 1))
+    red = np.array((230, 30, 30), np.uint8)
+    assert (marked[0, 5:] == red).all() and (marked[4, 5:] == red).all()  # the top right cell's outline
+    assert (marked[2, 6:9] == lut[64]).all()  # its inside keeps its colour (1 of 0..4)
+    assert (marked[:, :5] == pic[:, :5]).all()  # nothing else changes
     flat, _, lo, hi = heat_image(np.full((3, 3), 7.0), width=3)
     assert (lo, hi) == (7.0, 7.0) and (flat == lut[0]).all()
     with pytest.raises(ValueError, match="expected one map"):

@@ -29,12 +29,6 @@ def test_threads_here_none_changes_nothing() -> None:
         assert torch.get_num_threads() == before
 
 
-def test_cpu_threads_is_the_affinity() -> None:
-    import os
-
-    assert cpu_threads() == len(os.sched_getaffinity(0))
-
-
 def test_dashboard_batch_passes_run_on_all_cores() -> None:
     from dashboard.state import on_all_cores
 

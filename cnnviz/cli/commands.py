@@ -255,7 +255,6 @@ def cmd_attribution_check(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..atomic import FileGroup
-    from ..checkpoints import held_out_data
     from ..inspect.attribution import METHODS
     from ..inspect.trust import attribution_check, format_check
 

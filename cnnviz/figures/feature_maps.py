@@ -48,7 +48,7 @@ def feature_channel_figure(fm: FeatureMaps, channel: int, index: int = 0,
     if not 0 <= channel < fm.num_channels:
         raise ValueError(f"channel {channel} out of range: {fm.layer} has {fm.num_channels} channels")
     z = fm.maps[index, channel]
-    rank = int(np.flatnonzero(fm.order[index] == channel)[0]) + 1
+    rank = fm.rank(channel, index)
     fig = go.Figure(go.Heatmap(
         z=z, colorscale=colorscale, colorbar=dict(title="activation"),
         hovertemplate="row %{y}, col %{x}<br>%{z:.3g}<extra></extra>"))

@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ..inspect.feature_maps import channel_grid, grid_cols
+from .clicks import outline
 
 __all__ = ["glow_image", "heat_image", "maps_image", "viridis_lut"]
 
@@ -46,10 +47,11 @@ def maps_image(maps: np.ndarray, cols: int | None = None, tile_px: int = 48,
     return rgb
 
 
-def heat_image(z: np.ndarray, width: int = 320) -> tuple[np.ndarray, int, float, float]:
+def heat_image(z: np.ndarray, width: int = 320, mark: tuple[int, int] | None = None
+               ) -> tuple[np.ndarray, int, float, float]:
     """One map ``(h, w)`` coloured with Viridis from its minimum (dark) to its maximum (yellow)
     and enlarged by repeating pixels to at least ``width`` px: ``(picture, factor, lo, hi)``.
-    A constant map is all dark."""
+    A constant map is all dark. ``mark``: a map position ``(row, column)`` outlined in red."""
     z = np.asarray(z, np.float32)
     if z.ndim != 2 or not z.size:
         raise ValueError(f"expected one map (h, w), got shape {z.shape}")
@@ -57,7 +59,10 @@ def heat_image(z: np.ndarray, width: int = 320) -> tuple[np.ndarray, int, float,
     t = (z - lo) / (hi - lo) if hi > lo else np.zeros_like(z)
     factor = max(1, -(-width // max(z.shape)))
     rgb = viridis_lut()[np.clip(t * 255, 0, 255).round().astype(np.uint8)]
-    return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1), factor, lo, hi
+    big = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
+    if mark is not None:
+        big = outline(big, (mark[0], mark[1], mark[0] + 1, mark[1] + 1), factor)
+    return big, factor, lo, hi
 
 
 def glow_image(image: np.ndarray, field: np.ndarray, alpha: float = 0.7) -> np.ndarray:

@@ -38,6 +38,10 @@ class FeatureMaps:
     def num_channels(self) -> int:
         return int(self.maps.shape[1])
 
+    def rank(self, channel: int, index: int = 0) -> int:
+        """``channel``'s place by mean activation for image ``index``: 1 for the strongest."""
+        return int(np.flatnonzero(self.order[index] == channel)[0]) + 1
+
 
 def check_images(images: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """Validate ``(H, W, 3)`` or ``(N, H, W, 3) uint8`` images; returns them batched."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
@@ -107,12 +106,9 @@ if ctx is not None:
             ch = st.number_input("Enlarge channel", 0, n_ch - 1, default_ch,
                                  key=f"fm_ch_{layer}", help="The channel number shown when hovering the grid.")
             st.query_params["ch"] = str(ch)
-            heat, hf, lo, hi = heat_image(fm.maps[0, int(ch)], 320)
-            if where is not None:
-                heat = outline(heat, (where[0], where[1], where[0] + 1, where[1] + 1), hf)
-            rank = int(np.flatnonzero(fm.order[0] == int(ch))[0]) + 1
+            heat, _, lo, hi = heat_image(fm.maps[0, int(ch)], 320, mark=where)
             st.image(heat, width="content")
-            st.caption(f"{layer}, channel {ch} (rank {rank} of {n_ch} by mean activation, "
+            st.caption(f"{layer}, channel {ch} (rank {fm.rank(int(ch))} of {n_ch} by mean activation, "
                        f"{fm.score[0, int(ch)]:.3g}): {h} x {w}, dark {lo:.3g}, yellow {hi:.3g}"
                        + (f"; red square: map position ({where[0]}, {where[1]})." if where is not None else "."))
             unit_link(ctx, layer, int(ch))

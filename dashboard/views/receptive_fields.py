@@ -18,6 +18,8 @@ from cnnviz.inspect.effective_rf import gradient_rf
 from cnnviz.inspect.feature_maps import feature_maps
 from cnnviz.inspect.receptive_field import LayerRF, nearest_unit, receptive_fields, unit_box
 
+CYAN = (0, 230, 255)  # the field's box: red would vanish in the effective field's red-to-yellow glow
+
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def layer_fields(sha: str, size: int, _model) -> list[LayerRF]:
@@ -73,17 +75,16 @@ if ctx is not None:
         box = unit_box(rf, int(uy), int(ux), size)
         erf = gradient_rf(model, layer, int(ch), int(uy), int(ux), image=image, norm=meta.normalization)
         big, factor = enlarge(glow_image(image, erf), 320)
-        big = dot(outline(big, box, factor), *rf.center(int(uy), int(ux)), factor)
+        big = dot(outline(big, box, factor, color=CYAN), *rf.center(int(uy), int(ux)), factor)
         with top_left:
             streamlit_image_coordinates(big, key="rf_click", width="content", cursor="crosshair",
                                         on_click=partial(clicked, layer, rf, size))
             st.caption(f"**Click the image to pick a unit**: the one of {layer}'s {h} x {w} whose field is "
-                       f"centred nearest the click. Box: its theoretical field, {rf.size[0]:.0f} px "
+                       f"centred nearest the click. Cyan box: its theoretical field, {rf.size[0]:.0f} px "
                        f"(rows {box[0]}-{box[2] - 1}, columns {box[1]}-{box[3] - 1}, clipped to the image); "
                        "red dot: its centre; glow: its effective field for this image, |d unit / d pixel| "
                        f"scaled to its maximum (yellow). {caption}.")
-        heat, hf, lo, hi = heat_image(fm.maps[0, int(ch)], 240)
-        heat = outline(heat, (int(uy), int(ux), int(uy) + 1, int(ux) + 1), hf)
+        heat, _, lo, hi = heat_image(fm.maps[0, int(ch)], 240, mark=(int(uy), int(ux)))
         with top_right:
             st.image(heat, width="content")
             st.caption(f"Channel {ch}'s {h} x {w} map for this image (dark {lo:.3g}, yellow {hi:.3g}); "
