@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 TTA = Literal["none", "flip", "flip_translate"]
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 luminance weights of R, G, B
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,25 @@ def random_affine(x: torch.Tensor, scale: float, rotate: float, generator: torch
     theta = theta.to(device=x.device, dtype=x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def random_colour(x: torch.Tensor, norm: Normalization, saturation: float, gray_prob: float,
+                  generator: torch.Generator) -> torch.Tensor:
+    """Change the colour saturation of each normalised image of ``(N, 3, H, W)`` by a factor
+    in ``[1 - saturation, 1 + saturation]``, and make it grey (factor 0) with probability
+    ``gray_prob``: a blend with its luminance (ITU-R 601 weights, those of torchvision's
+    ``rgb_to_grayscale``), clipped to the pixel range. Returns ``x`` itself when both are 0."""
+    if saturation <= 0 and gray_prob <= 0:
+        return x
+    n = x.shape[0]
+    factor = 1 + saturation * (2 * torch.rand(n, generator=generator) - 1)
+    factor[torch.rand(n, generator=generator) < gray_prob] = 0
+    mean = torch.tensor(norm.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) * 255
+    std = torch.tensor(norm.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) * 255
+    rgb = x * std + mean
+    gray = (rgb * torch.tensor(LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    f = factor.to(device=x.device, dtype=x.dtype).view(n, 1, 1, 1)
+    return ((gray + f * (rgb - gray)).clamp(0, 255) - mean) / std
 
 
 def mix_batch(x: torch.Tensor, kind: str, alpha: float, generator: torch.Generator

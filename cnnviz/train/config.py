@@ -49,7 +49,8 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "weight_decay": NON_NEGATIVE, "label_smoothing": FRACTION, "norm_lr_scale": POSITIVE,
     "warmup_fraction": UNIT, "lr_start": NON_NEGATIVE, "lr_end": NON_NEGATIVE,
     "lookahead_every": INDEX, "lookahead_decay": UNIT, "translate": INDEX, "scale": FRACTION,
-    "rotate": NON_NEGATIVE, "mix_alpha": POSITIVE, "mix_prob": UNIT, "threads": COUNT, "seed": INDEX,
+    "rotate": NON_NEGATIVE, "mix_alpha": POSITIVE, "mix_prob": UNIT,
+    "saturation": UNIT, "gray_prob": UNIT, "threads": COUNT, "seed": INDEX,
     "split_seed": INDEX, "max_minutes": POSITIVE,
     "device": (lambda v: isinstance(v, str) and bool(v), "a device name such as auto, cpu or cuda:1"),
     "snapshot_epochs": (lambda v: isinstance(v, tuple) and all(INDEX[0](e) for e in v),
@@ -81,7 +82,9 @@ class TrainConfig:
     keeps an exponential moving average of the weights that the model is pulled back to every
     that many steps, with a decay ramping as ``lookahead_decay * progress**3``.
 
-    ``mix`` mixes each batch with a shuffled copy of itself with probability ``mix_prob``
+    ``saturation`` and ``gray_prob`` change each training image's colour saturation by a
+    random factor in ``[1 - saturation, 1 + saturation]`` and make it grey with probability
+    ``gray_prob`` (:func:`cnnviz.inputs.random_colour`). ``mix`` mixes each batch with a shuffled copy of itself with probability ``mix_prob``
     (:func:`cnnviz.inputs.mix_batch`, Beta(``mix_alpha``, ``mix_alpha``)); the loss weighs both
     labels by their share. ``seed`` decides initialisation and order, and the validation split
     too unless ``split_seed`` is given (another initialisation on the same split).
@@ -112,6 +115,8 @@ class TrainConfig:
     translate: int = 0
     scale: float = 0.0
     rotate: float = 0.0
+    saturation: float = 0.0
+    gray_prob: float = 0.0
     mix: Literal["none", "mixup", "cutmix"] = "none"
     mix_alpha: float = 1.0
     mix_prob: float = 1.0

@@ -22,7 +22,7 @@ from torch import nn
 from .. import distributed
 from ..data import ImageDataset
 from ..evaluate import predict_logits
-from ..inputs import Normalization, mix_batch, random_affine, random_translate, to_input
+from ..inputs import Normalization, mix_batch, random_affine, random_colour, random_translate, to_input
 from ..runtime import Runtime, resolve_runtime, set_threads, tune_cpu_process
 from .config import ConfigError, EpochRecord, TrainConfig, TrainResult
 from .optim import Lookahead, class_weights, cpu_state, lr_factor, param_groups, snapshot_prefix, steps_within
@@ -263,6 +263,7 @@ def _step(run: _Run, idx: torch.Tensor, flips: torch.Tensor, last_of_epoch: bool
     y = run.labels[idx].to(rt.device, non_blocking=True)
     fl = flips[idx].to(rt.device)
     x = torch.where(fl.view(-1, 1, 1, 1), x.flip(-1), x)
+    x = random_colour(x, run.norm, cfg.saturation, cfg.gray_prob, run.gen)
     x = random_affine(x, cfg.scale, cfg.rotate, run.gen)
     x = random_translate(x, cfg.translate, run.gen).contiguous(memory_format=rt.memory_format)
     f = lr_factor(run.step, run.total_steps, cfg)
