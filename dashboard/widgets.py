@@ -3,7 +3,10 @@ URL (through :mod:`dashboard.state`'s helpers) so a shared link opens the same v
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pandas as pd
 import streamlit as st
 import torch
 
@@ -15,6 +18,23 @@ from dashboard.state import Context, eval_split, need_data, split_data, url_int,
 
 MAX_UPLOAD_MB = 20
 CANVAS = 280  # side of the drawing canvas, in screen pixels
+
+
+def static_table(table: pd.DataFrame) -> None:
+    """A small table (tens of rows) as Markdown: static, numbers right-aligned, blank for
+    missing values. Drawn without the interactive grid's browser code (about 1.5 MB), which
+    took a tenth of the floor page's time from the Model page's first render (measured)."""
+    def cell(v: object) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        if isinstance(v, float):
+            v = f"{v:g}"
+        return str(v).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    align = ["---:" if pd.api.types.is_numeric_dtype(table[c]) else "---" for c in table.columns]
+    lines = ["| " + " | ".join(cell(c) for c in table.columns) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    st.markdown("\n".join(lines))
 
 
 def upload_images(label: str, key: str, preprocess: Preprocess,

@@ -125,6 +125,20 @@ def figures(at: AppTest) -> dict[str, dict]:
     return {el.key or f"#{i}": json.loads(el.proto.spec) for i, el in enumerate(at.get("plotly_chart"))}
 
 
+def markdown_table(at: AppTest, first_column: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table (``dashboard.widgets.static_table``) whose first column is
+    ``first_column``, as dicts of cell text (escaped pipes unescaped)."""
+    for md in at.markdown:
+        lines = md.value.splitlines()
+        if lines and lines[0].startswith(f"| {first_column} |"):
+            def cells(line: str) -> list[str]:
+                parts = line.strip()[2:-2].replace("\\|", "\0").split(" | ")
+                return [c.replace("\0", "|") for c in parts]
+            head = cells(lines[0])
+            return [dict(zip(head, cells(line))) for line in lines[2:]]
+    raise AssertionError(f"no table starting with column {first_column!r}")
+
+
 def title(fig: dict) -> str:
     t = fig.get("layout", {}).get("title", "")
     return t.get("text", "") if isinstance(t, dict) else str(t)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
+from streamlit.testing.v1 import AppTest
 
 from cnnviz.checkpoints import load_checkpoint, snapshots_path
 from cnnviz.data import Preprocess
@@ -18,7 +19,7 @@ from cnnviz.train import train_checkpoint
 
 from dashboard_fixtures import (  # noqa: F401 (fixtures)
     SIZE, _point_dashboard, dashboard_env, dashboard_env_no_data, errors, figures, open_page,
-    tiny_dashboard, title,
+    markdown_table, tiny_dashboard, title,
 )
 
 
@@ -55,15 +56,16 @@ def test_model_page_without_data(dashboard_env_no_data):
     assert metrics["Classes"] == "3"
     assert metrics["Penultimate"] == f"{ckpt.model.embed_dim}-d"
 
-    table = at.dataframe[0].value
-    assert list(table["layer"]) == ckpt.model.layer_names()
+    table = markdown_table(at, "layer")
+    assert [r["layer"] for r in table] == ckpt.model.layer_names()
     first = ckpt.model.first_conv
-    row = table[table["layer"] == "features.0"].iloc[0]
+    row = next(r for r in table if r["layer"] == "features.0")
     assert row["type"] == "Conv2d"
-    assert row["receptive field (px)"] == first.kernel_size[0]  # one conv: its kernel
-    assert row["jump (px)"] == first.stride[0]
-    rf = table["receptive field (px)"].dropna().to_numpy()
-    assert (np.diff(rf) >= 0).all()  # receptive fields only grow with depth
+    assert row["receptive field (px)"] == str(first.kernel_size[0])  # one conv: its kernel
+    assert row["jump (px)"] == str(first.stride[0])
+    assert row["parameters"] == str(sum(p.numel() for p in first.parameters()))
+    rf = np.array([float(r["receptive field (px)"]) for r in table if r["receptive field (px)"]])
+    assert len(rf) and (np.diff(rf) >= 0).all()  # receptive fields only grow with depth
 
     curves = figures(at)["#0"]
     names = [t["name"] for t in curves["data"]]
@@ -171,4 +173,17 @@ def test_model_page_switches_to_an_imported_checkpoint(tiny_dashboard, tmp_path,
     assert len(at.info) == 1 and "Imported with `cnnviz import` from tiny.safetensors" in at.info[0].value
     assert "Training curves" not in [s.value for s in at.subheader]
     assert not any(m.label.endswith("accuracy") for m in at.metric)
-    assert list(at.dataframe[0].value["layer"]) == tiny.model.layer_names()
+    assert [r["layer"] for r in markdown_table(at, "layer")] == tiny.model.layer_names()
+
+
+def test_static_table_is_markdown_with_escaped_cells():
+    def page():
+        import pandas as pd
+        from dashboard.widgets import static_table
+        static_table(pd.DataFrame({"layer": ["a|b", "c"], "size": [3.0, 2.5], "note": [None, "x\ny"]}))
+
+    at = AppTest.from_function(page).run()
+    assert at.markdown[0].value == ("| layer | size | note |\n| --- | ---: | --- |\n"
+                                    "| a\\|b | 3 |  |\n| c | 2.5 | x y |")
+    assert markdown_table(at, "layer") == [{"layer": "a|b", "size": "3", "note": ""},
+                                           {"layer": "c", "size": "2.5", "note": "x y"}]

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.state import on_all_cores, Context, eval_split, progress_bar, sidebar, split_data, url_int, url_text
-from dashboard.widgets import conv_layers, pick_image
+from dashboard.widgets import conv_layers, pick_image, static_table
 from cnnviz.figures.attribution import COLORMAPS, TITLES, attribution_figure
 from cnnviz.figures.faithfulness import faithfulness_figure, report_curves
 from cnnviz.figures.sanity import sanity_curve_figure, sanity_grid_figure
@@ -136,9 +136,8 @@ if ctx is not None:
         preds = predictions(ctx.ckpt.sha256, image, ctx.ckpt)
         probs, predicted = preds.probs[0], int(preds.probs[0].argmax())
         with top_right:
-            st.dataframe(pd.DataFrame(preds.top_k(5)[0], columns=["class", "probability"]), hide_index=True,
-                         column_config={"probability": st.column_config.ProgressColumn(min_value=0, max_value=1,
-                                                                                       format="percent")})
+            static_table(pd.DataFrame([(c, f"{p:.1%}") for c, p in preds.top_k(5)[0]],
+                                      columns=["class", "probability"]))
         # the URL's target (e.g. from a Mistakes link) holds while the image stays the one it came
         # with (pick_image keeps `img` unless the user picks another); a new image or upload starts
         # at its predicted class

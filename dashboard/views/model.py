@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.state import sidebar
+from dashboard.widgets import static_table
 from cnnviz.figures.training import training_curves_figure
 from cnnviz.inspect.architecture import architecture_summary, parameter_count
 
@@ -44,7 +45,7 @@ if ctx is not None:
                    f"{info.get('runtime', '?')}; {info.get('train_images', '?')} training images, "
                    f"{info.get('val_images', '?')} held out for validation (seed {m.split.seed if m.split else '-'}).")
     st.subheader("Layers")
-    st.dataframe(architecture_table(ctx.ckpt.sha256, ctx.ckpt), hide_index=True, width="stretch")
+    static_table(architecture_table(ctx.ckpt.sha256, ctx.ckpt))
     with st.expander("Classes"):
         st.write(", ".join(m.classes))
     with st.expander("Full description (JSON)"):

@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
 from dashboard.state import sidebar, url_int
-from dashboard.widgets import pick_image, pick_layer, unit_link
+from dashboard.widgets import pick_image, pick_layer, static_table, unit_link
 from cnnviz.figures.clicks import click_pixel, dot, enlarge, outline
 from cnnviz.figures.pictures import glow_image, heat_image
 from cnnviz.figures.receptive_field import rf_growth_figure
@@ -47,9 +47,9 @@ if ctx is not None:
                "the centre and usually much smaller, and pooling and ReLU cut it where they pass no gradient.")
     st.plotly_chart(rf_growth_figure(list(rfs.values()), image_size=size), key="rf_growth", width="stretch")
     with st.expander("Table"):
-        st.dataframe(pd.DataFrame([{"layer": r.name, "type": r.kind, "field (px)": r.size[0], "jump (px)": r.jump[0],
+        static_table(pd.DataFrame([{"layer": r.name, "type": r.kind, "field (px)": r.size[0], "jump (px)": r.jump[0],
                                     "unit (0, 0) centre": r.start[0], "output": f"{r.out_size[0]} x {r.out_size[1]}"}
-                                   for r in rfs.values()]), hide_index=True, width="stretch")
+                                   for r in rfs.values()]))
 
     st.subheader("One unit")
     names = list(rfs)
