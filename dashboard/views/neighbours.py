@@ -1,12 +1,13 @@
 """Neighbours page: AlexNet's figure 4 (a test image, its top-5 classes, its nearest training
-images in feature space beside those in pixel space), the 2-D map of the whole evaluation split,
-and how often an image's nearest training images share its class."""
+images in feature space beside those in pixel space), how often an image's nearest training
+images share its class, and the 2-D map of the whole evaluation split."""
 
 from __future__ import annotations
 
 import random
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.state import (Context, eval_split, features, need_data, neighbour_index, sidebar, url_choice,
@@ -16,6 +17,7 @@ from cnnviz.evaluate import softmax
 from cnnviz.figures.confusion import readable_class_names
 from cnnviz.figures.neighbours import neighbours_figure, purity_figure
 from cnnviz.figures.projection import projection_figure
+from cnnviz.data import ImageDataset
 from cnnviz.inspect.features import FeatureSet, extract_features
 from cnnviz.inspect.neighbours import METRICS, NeighbourIndex, PurityResult, neighbour_purity, pixel_vectors
 from cnnviz.inspect.projection import Projection, project, umap_available
@@ -30,6 +32,14 @@ MAP_SHOWN = 24  # images shown for a selection on the map
 def projection(sha: str, data: str, split: str, method: str, _fs: FeatureSet) -> Projection:
     """Every point of the split in 2-D; t-SNE on 10,000 points takes a while, so once only."""
     return project(_fs.features, method, labels=_fs.labels)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def map_figure(sha: str, data: str, split: str, method: str, _proj: Projection, _fs: FeatureSet,
+               classes: tuple[str, ...]) -> go.Figure:
+    """The map's scatter, built once: Plotly takes about a third of a second to build it for
+    1,000 points. Shared and never changed (``st.plotly_chart`` only reads a figure)."""
+    return projection_figure(_proj, list(classes), ids=_fs.ids)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -62,6 +72,71 @@ def _query(ctx: Context, image, caption: str, eval_fs: FeatureSet):
     return eval_fs.features[idx], preds.top_k(5)[0], "single view, as on the Mistakes page"
 
 
+@st.fragment
+def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: FeatureSet, eval_ds: ImageDataset,
+                eval_fs: FeatureSet) -> None:
+    """The chosen image's nearest training images and the split's neighbour purity: what the
+    feature distance changes, rerun on its own (the map below stays as it is)."""
+    classes = ctx.ckpt.meta.classes
+    short = readable_class_names(classes, max_len=14)  # for captions under small images
+    kmax = min(K_MAX, len(train_ds))
+    c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    metric = c1.selectbox("Feature distance", METRICS, key="nn_metric",
+                          index=METRICS.index(url_choice("metric", METRICS, METRICS[0])),
+                          help="Pixel neighbours always use Euclidean distance.")
+    if st.session_state.get("nn_k", 1) > kmax:  # another model's larger training set
+        del st.session_state["nn_k"]
+    k = kmax if kmax < 2 else c2.slider(
+        "Neighbours shown (k)", 1, kmax, key="nn_k",
+        value=url_int("k", 1, kmax, min(6, kmax)))
+    c3.button("Random test image", on_click=_random_image, args=(len(eval_ds),), key="nn_random",
+              icon=":material/casino:")
+    st.query_params["metric"] = metric
+    st.query_params["k"] = str(k)
+
+    picked = pick_image(ctx, "nn")
+    if picked is not None:
+        image, caption, label = picked
+        feat, top, how = _query(ctx, image, caption, eval_fs)
+        fn = neighbour_index(ctx, "features", train_fs.features).query(feat, k, metric)
+        pn = neighbour_index(ctx, "pixels", train_ds.images).query(pixel_vectors(image), k, "euclidean")
+        title = caption + (f" (true class: {classes[label]})" if label is not None and label >= 0 else "")
+        fig = neighbours_figure(
+            image, [(c.replace("_", " "), p) for c, p in top],
+            train_ds.images[fn.indices[0]], train_ds.images[pn.indices[0]],
+            [f"{short[train_ds.labels[i]]} {d:.2f}" for i, d in zip(fn.indices[0], fn.distances[0])],
+            [f"{short[train_ds.labels[i]]} {d:.0f}" for i, d in zip(pn.indices[0], pn.distances[0])],
+            title=title)
+        st.plotly_chart(fig, key="nn_fig")
+        st.caption(f"Top-5 probabilities {how}. First row of neighbours: nearest in feature space "
+                   f"({metric} distance); second row: nearest in pixel space (Euclidean distance over "
+                   "0-255 values). Above each: its class and distance.")
+
+    st.subheader("Neighbour purity")
+    if eval_ds.labelled:
+        options = [v for v in PURITY_K if v <= len(train_ds)]
+        pk = st.select_slider("Neighbours per test image", options, value=10 if 10 in options else options[-1],
+                              key="nn_pk")
+        compare = st.toggle("Compare with raw pixels", value=True, key="nn_pix",
+                            help="The same measure with neighbours found by Euclidean distance between "
+                                 "the images' pixels: how much the learned features add.")
+        with st.spinner(f"Finding the {pk} nearest training images of {len(eval_fs):,} test images..."):
+            key = (ctx.ckpt.sha256, str(ctx.data), split)
+            res = purity(*key, "features", pk, metric, neighbour_index(ctx, "features", train_fs.features),
+                         train_fs, eval_fs, eval_ds.images, len(classes))
+            pix = None
+            if compare:
+                pix = purity(*key, "pixels", pk, "euclidean", neighbour_index(ctx, "pixels", train_ds.images),
+                             train_fs, eval_fs, eval_ds.images, len(classes))
+        st.plotly_chart(purity_figure(res, classes, pixels=pix), key="nn_purity")
+        st.caption(f"For each {split} image, the share of its {pk} nearest training images ({metric} "
+                   "distance between penultimate features"
+                   + ("; grey: Euclidean distance between pixels" if pix is not None else "")
+                   + ") with the same class, averaged per class.")
+    else:
+        st.info(f"The {split} images carry no labels, so purity cannot be measured.")
+
+
 ctx = sidebar()
 st.title("Nearest neighbours")
 if ctx is not None and need_data(ctx):
@@ -76,38 +151,7 @@ if ctx is not None and need_data(ctx):
                    f"{train_fs.features.shape[1]}-d penultimate features are nearest to the test image's, "
                    "beside those nearest in raw pixels. Feature neighbours share the class even when "
                    "pose and colour differ; pixel neighbours mostly share colour and layout.")
-        kmax = min(K_MAX, len(train_ds))
-        c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
-        metric = c1.selectbox("Feature distance", METRICS, key="nn_metric",
-                              index=METRICS.index(url_choice("metric", METRICS, METRICS[0])),
-                              help="Pixel neighbours always use Euclidean distance.")
-        if st.session_state.get("nn_k", 1) > kmax:  # another model's larger training set
-            del st.session_state["nn_k"]
-        k = kmax if kmax < 2 else c2.slider(
-            "Neighbours shown (k)", 1, kmax, key="nn_k",
-            value=url_int("k", 1, kmax, min(6, kmax)))
-        c3.button("Random test image", on_click=_random_image, args=(len(eval_ds),), key="nn_random",
-                  icon=":material/casino:")
-        st.query_params["metric"] = metric
-        st.query_params["k"] = str(k)
-
-        picked = pick_image(ctx, "nn")
-        if picked is not None:
-            image, caption, label = picked
-            feat, top, how = _query(ctx, image, caption, eval_fs)
-            fn = neighbour_index(ctx, "features", train_fs.features).query(feat, k, metric)
-            pn = neighbour_index(ctx, "pixels", train_ds.images).query(pixel_vectors(image), k, "euclidean")
-            title = caption + (f" (true class: {classes[label]})" if label is not None and label >= 0 else "")
-            fig = neighbours_figure(
-                image, [(c.replace("_", " "), p) for c, p in top],
-                train_ds.images[fn.indices[0]], train_ds.images[pn.indices[0]],
-                [f"{short[train_ds.labels[i]]} {d:.2f}" for i, d in zip(fn.indices[0], fn.distances[0])],
-                [f"{short[train_ds.labels[i]]} {d:.0f}" for i, d in zip(pn.indices[0], pn.distances[0])],
-                title=title)
-            st.plotly_chart(fig, key="nn_fig")
-            st.caption(f"Top-5 probabilities {how}. First row of neighbours: nearest in feature space "
-                       f"({metric} distance); second row: nearest in pixel space (Euclidean distance over "
-                       "0-255 values). Above each: its class and distance.")
+        figure_four(ctx, split, train_ds, train_fs, eval_ds, eval_fs)
 
         st.subheader(f"Map of the {split} split")
         methods = ["pca", "tsne", "umap"]
@@ -123,7 +167,8 @@ if ctx is not None and need_data(ctx):
         if method == "umap" and proj.method == "spectral":
             st.caption("umap-learn is not installed: this is the spectral embedding of the same "
                        "15-nearest-neighbour graph that UMAP starts from (`pip install umap-learn` for UMAP).")
-        event = st.plotly_chart(projection_figure(proj, classes, ids=eval_fs.ids), key="nn_map",
+        event = st.plotly_chart(map_figure(ctx.ckpt.sha256, str(ctx.data), split, method, proj, eval_fs,
+                                           tuple(classes)), key="nn_map",
                                 on_select="rerun", selection_mode=("points", "box", "lasso"))
         rows = [int(p["customdata"][0]) for p in event.selection.points if p.get("customdata")]
         if rows:
@@ -136,27 +181,3 @@ if ctx is not None and need_data(ctx):
                                           f" → {short[pred]}")
         else:
             st.caption("Click a point, or drag a box or lasso around a cluster, to see its images.")
-
-        st.subheader("Neighbour purity")
-        if eval_ds.labelled:
-            options = [v for v in PURITY_K if v <= len(train_ds)]
-            pk = st.select_slider("Neighbours per test image", options, value=10 if 10 in options else options[-1],
-                                  key="nn_pk")
-            compare = st.toggle("Compare with raw pixels", value=True, key="nn_pix",
-                                help="The same measure with neighbours found by Euclidean distance between "
-                                     "the images' pixels: how much the learned features add.")
-            with st.spinner(f"Finding the {pk} nearest training images of {len(eval_fs):,} test images..."):
-                key = (ctx.ckpt.sha256, str(ctx.data), split)
-                res = purity(*key, "features", pk, metric, neighbour_index(ctx, "features", train_fs.features),
-                             train_fs, eval_fs, eval_ds.images, len(classes))
-                pix = None
-                if compare:
-                    pix = purity(*key, "pixels", pk, "euclidean", neighbour_index(ctx, "pixels", train_ds.images),
-                                 train_fs, eval_fs, eval_ds.images, len(classes))
-            st.plotly_chart(purity_figure(res, classes, pixels=pix), key="nn_purity")
-            st.caption(f"For each {split} image, the share of its {pk} nearest training images ({metric} "
-                       "distance between penultimate features"
-                       + ("; grey: Euclidean distance between pixels" if pix is not None else "")
-                       + ") with the same class, averaged per class.")
-        else:
-            st.info(f"The {split} images carry no labels, so purity cannot be measured.")
