@@ -65,13 +65,20 @@ elif v == "table":
 elif v == "click_image":
     from streamlit_image_coordinates import streamlit_image_coordinates
     streamlit_image_coordinates(np.full((64, 64, 3), 100, np.uint8), key="c")
-elif v == "sidebar":  # the widgets of the dashboard's shared sidebar, without its computations
+elif v == "shortcuts":  # streamlit-shortcuts' key binding alone (a component frame)
     from streamlit_shortcuts import add_shortcuts
+    add_shortcuts(present_enter=["p"])
+    st.button("Present", key="present_enter")
+elif v in ("sidebar", "sidebar_plain", "chrome"):
+    # the widgets of the dashboard's shared sidebar, without its computations; "sidebar_plain"
+    # without the key binding; "chrome" adds the 11-page menu with icons
     st.sidebar.toggle("Present", key="present")
-    with st.sidebar.container(key="keys"):
-        st.html("<script>window.__keys = 1;</script>", unsafe_allow_javascript=True)
-        add_shortcuts(present_enter=["p"])
-        st.button("Present", key="present_enter")
+    if v != "sidebar_plain":
+        from streamlit_shortcuts import add_shortcuts
+        with st.sidebar.container(key="keys"):
+            st.html("<script>window.__keys = 1;</script>", unsafe_allow_javascript=True)
+            add_shortcuts(present_enter=["p"])
+            st.button("Present", key="present_enter")
     with st.sidebar:
         st.header("Model")
         st.selectbox("Checkpoint", ["cifar10_cnn", "cifar10_fast"])
@@ -79,9 +86,22 @@ elif v == "sidebar":  # the widgets of the dashboard's shared sidebar, without i
         st.text_input("Dataset folder or zip", "/data/cifar10")
         st.caption("demo gallery: 5,000 of 48,000 training images")
         st.button("Download the full CIFAR-10 (170 MB)")
+elif v == "icon":  # one Material Symbols icon in a caption (the font loads for it)
+    st.caption(":material/ads_click: click the image")
+if v in ("navigation", "navigation_icons", "chrome"):  # the dashboard's 11-page menu, with or without icons
+    icons = ["account_tree", "grid_on", "layers", "center_focus_strong", "calculate", "psychology",
+             "scatter_plot", "report", "visibility", "upload", "videocam"]
+
+    def page() -> None:
+        pass
+
+    st.navigation([st.Page(page, title=f"Page {i}", url_path=f"p{i}", default=i == 0,
+                           icon=f":material/{name}:" if v != "navigation" else None)
+                   for i, name in enumerate(icons)]).run()
 '''
 VARIANTS = ["floor", "figure", "three_figures", "picture", "captions", "selectbox", "slider", "radio", "toggle",
-            "button", "expander", "dataframe", "table", "click_image", "sidebar"]
+            "button", "expander", "dataframe", "table", "click_image", "shortcuts", "sidebar_plain", "sidebar",
+            "icon", "navigation", "navigation_icons", "chrome"]
 
 
 def main() -> None:
