@@ -84,7 +84,8 @@ class TrainConfig:
 
     ``saturation`` and ``gray_prob`` change each training image's colour saturation by a
     random factor in ``[1 - saturation, 1 + saturation]`` and make it grey with probability
-    ``gray_prob`` (:func:`cnnviz.inputs.random_colour`). ``mix`` mixes each batch with a shuffled copy of itself with probability ``mix_prob``
+    ``gray_prob`` (:func:`cnnviz.inputs.random_colour`). ``mix`` mixes each batch with a
+    shuffled copy of itself with probability ``mix_prob``
     (:func:`cnnviz.inputs.mix_batch`, Beta(``mix_alpha``, ``mix_alpha``)); the loss weighs both
     labels by their share. ``seed`` decides initialisation and order, and the validation split
     too unless ``split_seed`` is given (another initialisation on the same split).
