@@ -15,6 +15,7 @@ into a test module::
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import sys
@@ -123,6 +124,18 @@ def figures(at: AppTest) -> dict[str, dict]:
     """The Plotly figures on the page as their JSON specs (``data``, ``layout``), by the key
     given to ``st.plotly_chart`` (figures without one by their position, ``"#0"``, ``"#1"``...)."""
     return {el.key or f"#{i}": json.loads(el.proto.spec) for i, el in enumerate(at.get("plotly_chart"))}
+
+
+def clickable_images(at: AppTest) -> dict[str, np.ndarray]:
+    """The pictures of the page's click-to-choose images (streamlit-image-coordinates, sent as a
+    PNG data URI) as ``(H, W, 3) uint8`` arrays, by the key given to the component."""
+    out = {}
+    for el in at.get("component_instance"):
+        src = json.loads(el.proto.json_args).get("src", "")
+        if src.startswith("data:image/png;base64,"):
+            key = el.proto.id.split("-", 2)[-1]
+            out[key] = np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB"))
+    return out
 
 
 def markdown_table(at: AppTest, first_column: str) -> list[dict[str, str]]:

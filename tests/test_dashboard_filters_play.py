@@ -17,17 +17,13 @@ from safetensors.torch import save_file
 from cnnviz.checkpoints import load_checkpoint, snapshots_path
 
 from dashboard_fixtures import (  # noqa: F401 (fixtures)
-    _point_dashboard, dashboard_env, downloads, errors, figures, open_page, tiny_dashboard,
+    _point_dashboard, clickable_images, dashboard_env, downloads, errors, open_page, tiny_dashboard,
 )
 
 
 def grid(at) -> np.ndarray:
     """The kernel grid's pixels ``(H, W, 3)``."""
-    z = figures(at)["f_grid"]["data"][0]["z"]
-    if isinstance(z, dict):  # numpy's typed form
-        shape = tuple(int(s) for s in str(z["shape"]).split(","))
-        return np.frombuffer(base64.b64decode(z["bdata"]), np.dtype(z["dtype"])).reshape(shape)
-    return np.asarray(z)
+    return clickable_images(at)["f_click"]
 
 
 @pytest.fixture

@@ -14,11 +14,12 @@ from streamlit.testing.v1 import AppTest
 
 from cnnviz.checkpoints import load_checkpoint, snapshots_path
 from cnnviz.data import Preprocess
+from cnnviz.figures.filters import lecture_grid
 from cnnviz.inspect.filters import first_layer_filters
 from cnnviz.train import train_checkpoint
 
 from dashboard_fixtures import (  # noqa: F401 (fixtures)
-    SIZE, _point_dashboard, dashboard_env, dashboard_env_no_data, errors, figures, open_page,
+    SIZE, _point_dashboard, clickable_images, dashboard_env, dashboard_env_no_data, errors, figures, open_page,
     markdown_table, tiny_dashboard, title,
 )
 
@@ -31,11 +32,9 @@ def array(v) -> np.ndarray:
     return np.asarray(v)
 
 
-def grid(at) -> tuple[np.ndarray, np.ndarray]:
-    """The Filters page's kernel grid: its ``(H, W, 3)`` pixels and the filter index per cell."""
-    trace = figures(at)["f_grid"]["data"][0]
-    assert trace["type"] == "image"
-    return array(trace["z"]), array(trace["customdata"])[..., 0]
+def grid(at) -> np.ndarray:
+    """The Filters page's kernel grid: its ``(H, W, 3)`` pixels (a click-to-enlarge picture)."""
+    return clickable_images(at)["f_click"]
 
 
 def copy_tiny(tiny_dashboard, ckdir):
@@ -79,26 +78,31 @@ def test_filters_page_toggles_order_and_enlarges(dashboard_env_no_data):
     n = ckpt.model.first_conv.out_channels
     at = open_page("filters")
     assert not at.exception, errors(at)
-    fig = figures(at)["f_grid"]
-    assert f"{n} of {n}" in title(fig) and "each filter min-max scaled" in title(fig)
-    pixels, which = grid(at)
-    assert sorted(set(which[which >= 0].astype(int).tolist())) == list(range(n))
+    heading = next(m.value for m in at.markdown if "kernels" in m.value)
+    assert heading.startswith(f"**{n} kernels, 3x5x5**; normalisation: each filter min-max scaled")
+    filters = first_layer_filters(ckpt.model)
+    pixels = grid(at)
+    assert pixels.shape[1] >= 560  # lecture size on screen
+    assert np.array_equal(pixels, lecture_grid(filters, None, min_width=560, gap=2))  # every kernel, as learned
     assert any("No epoch snapshots" in c.value for c in at.caption)
     assert not at.info  # alexnet_style trains its first layer
 
     at.radio(key="f_norm").set_value("global").run()
     assert not at.exception, errors(at)
-    assert "one min-max scale shared" in title(figures(at)["f_grid"])
-    assert not np.array_equal(grid(at)[0], pixels)
+    assert "one min-max scale shared" in next(m.value for m in at.markdown if "kernels" in m.value)
+    assert not np.array_equal(grid(at), pixels)
 
     at.radio(key="f_order").set_value("norm").run()
-    _, which = grid(at)
-    norms = first_layer_filters(ckpt.model).norms
-    assert int(which[0, 0]) == int(np.argmax(norms))  # strongest filter first
+    shared = first_layer_filters(ckpt.model, normalize="global")
+    order = shared.order_by("norm")
+    assert int(order[0]) == int(np.argmax(shared.norms))  # strongest filter first
+    assert np.array_equal(grid(at), lecture_grid(shared, order, min_width=560, gap=2))
 
     at.number_input(key="f_idx").set_value(2).run()
     assert not at.exception, errors(at)
-    assert title(figures(at)["f_channels"]).startswith("Filter 2:")
+    peak = np.abs(filters.weights[2]).max()
+    assert any(c.value.startswith(f"Filter 2's weights per input channel (red, green, blue), each divided by "
+                                  f"the filter's largest |weight| ({peak:.3g})") for c in at.caption)
     assert at.query_params["filter"] == "2"
     assert at.image[0].proto.imgs[0].caption == "filter 2"
 
@@ -107,7 +111,7 @@ def test_filters_page_opens_the_filter_of_a_link(dashboard_env_no_data):
     at = open_page("filters", {"filter": "1"})
     assert not at.exception, errors(at)
     assert at.number_input(key="f_idx").value == 1
-    assert title(figures(at)["f_channels"]).startswith("Filter 1:")
+    assert any(c.value.startswith("Filter 1's weights") for c in at.caption)
 
 
 @pytest.fixture
@@ -126,12 +130,14 @@ def test_filters_page_shows_training_snapshots(snapshot_env):
     assert not at.exception, errors(at)
     slider = at.select_slider(key="f_epoch")
     assert list(slider.options) == ["1", "final"] and slider.value == "final"
-    final, _ = grid(at)
+    final = grid(at)
     slider.set_value(1).run()
     assert not at.exception, errors(at)
-    early, _ = grid(at)
-    # per-filter min-max scaling of negated weights inverts every pixel (255 - v, up to rounding)
-    assert np.abs(early.astype(int) + final.astype(int) - 255)[grid(at)[1] >= 0].max() <= 1
+    early = grid(at)
+    # per-filter min-max scaling of negated weights inverts every kernel pixel (255 - v, up to
+    # rounding); the white separators stay white
+    white = (final == 255).all(-1) & (early == 255).all(-1)
+    assert np.abs(early.astype(int) + final.astype(int) - 255)[~white].max() <= 1
 
 
 @pytest.fixture
@@ -151,8 +157,10 @@ def test_filters_page_says_when_the_first_layer_is_not_trained(frozen_env):
     at = open_page("filters")
     assert not at.exception, errors(at)
     assert len(at.info) == 1 and "does not train its first convolution" in at.info[0].value
-    _, which = grid(at)
-    assert sorted(set(which[which >= 0].astype(int).tolist())) == list(range(24))  # 2x2x3 whitening: 24
+    heading = next(m.value for m in at.markdown if "kernels" in m.value)
+    assert heading.startswith("**24 kernels, 3x2x2**")  # 2x2x3 whitening: 24
+    whiten = load_checkpoint(frozen_env / "checkpoints" / "whiten")
+    assert np.array_equal(grid(at), lecture_grid(first_layer_filters(whiten.model), None, min_width=560, gap=2))
 
 
 def test_model_page_switches_to_an_imported_checkpoint(tiny_dashboard, tmp_path, monkeypatch):

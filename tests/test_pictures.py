@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from cnnviz.figures.pictures import glow_image, heat_image, maps_image, viridis_lut
+from cnnviz.figures.pictures import (
+    diverging_lut, glow_image, heat_image, maps_image, tile_at, viridis_lut, weights_image,
+)
 
 
 def test_viridis_lut_ends_are_plotlys_and_it_is_read_only() -> None:
@@ -55,3 +57,37 @@ def test_maps_image_tiles_each_map_on_its_own_scale() -> None:
     assert (pic[:, 2] == (1, 2, 3)).all()
     assert (pic[0, 0] == lut[0]).all() and (pic[0, 1] == lut[255]).all()
     assert (pic[0, 3] == lut[0]).all() and (pic[1, 3] == lut[255]).all()
+
+
+def test_diverging_lut_runs_blue_white_red() -> None:
+    lut = diverging_lut()
+    assert lut.shape == (256, 3) and lut.dtype == np.uint8
+    assert tuple(lut[0]) == (5, 48, 97) and tuple(lut[-1]) == (103, 0, 31)  # RdBu's ends, reversed
+    assert (np.abs(lut[127:129].astype(int) - 247) <= 1).all()  # the middle stop, #f7f7f7, sits between 127 and 128
+    with pytest.raises(ValueError):
+        lut[0, 0] = 1
+
+
+def test_weights_image_colours_each_weight_and_separates_channels() -> None:
+    w = np.array([[[-1.0, 0.0]], [[1.0, 0.5]]], np.float32)  # 2 channels of 1x2
+    pic = weights_image(w, cell=3, gap=2)
+    lut = diverging_lut()
+    assert pic.shape == (3, 2 * 2 * 3 + 2, 3)
+    assert (pic[:, :3] == lut[0]).all() and (pic[:, 3:6] == lut[128]).all()  # -1 blue; 0 -> 127.5 rounds to 128
+    assert (pic[:, 6:8] == 255).all()  # the gap
+    assert (pic[:, 8:11] == lut[255]).all() and (pic[:, 11:] == lut[191]).all()  # 1 red; 0.5 -> 191.25
+    with pytest.raises(ValueError, match="expected weights"):
+        weights_image(np.zeros((2, 2)))
+
+
+def test_tile_at_reads_the_tile_size_from_the_picture() -> None:
+    # 5 tiles of 4 high x 6 wide, 3 per row, 2-pixel gaps: 2 rows (10 x 22 pixels)
+    shape = (2 * 4 + 2, 3 * 6 + 2 * 2)
+    assert tile_at(shape, 5, 3, 2, 0, 0) == 0
+    assert tile_at(shape, 5, 3, 2, 5.9, 3.9) == 0
+    assert tile_at(shape, 5, 3, 2, 6.5, 1) is None  # the separator
+    assert tile_at(shape, 5, 3, 2, 8, 1) == 1
+    assert tile_at(shape, 5, 3, 2, 9, 7) == 4  # second row, second column
+    assert tile_at(shape, 5, 3, 2, 17, 7) is None  # the sixth cell is empty
+    assert tile_at(shape, 5, 3, 2, 1, 10) is None and tile_at(shape, 5, 3, 2, -1, 1) is None  # outside
+    assert tile_at(shape, 0, 3, 2, 1, 1) is None

@@ -96,15 +96,16 @@ def test_feature_maps_links_the_enlarged_channel_to_its_unit(dashboard_env):
     assert "layer=features.8" in links[0].query_string and "ch=3" in links[0].query_string
 
 
-def test_patch_at_maps_a_click_to_its_patch():
-    from cnnviz.figures.units import patch_at, patch_grid
+def test_tile_at_maps_a_click_to_its_patch():
+    from cnnviz.figures.pictures import tile_at
+    from cnnviz.figures.units import patch_grid
 
     grid = patch_grid([np.zeros((5, 5, 3), np.uint8)] * 7, cols=3, cell=96, gap=4)
     assert grid.shape == (3 * 96 + 2 * 4, 3 * 96 + 2 * 4, 3)
-    assert patch_at(grid.shape, 7, 3, 96, 4, 0, 0) == 0
-    assert patch_at(grid.shape, 7, 3, 96, 4, 95.9, 95.9) == 0
-    assert patch_at(grid.shape, 7, 3, 96, 4, 97, 10) is None  # the separator
-    assert patch_at(grid.shape, 7, 3, 96, 4, 100, 10) == 1
-    assert patch_at(grid.shape, 7, 3, 96, 4, 10, 200 + 5) == 6  # third row, first column
-    assert patch_at(grid.shape, 7, 3, 96, 4, 110, 205) is None  # the eighth cell is empty
-    assert patch_at(grid.shape, 7, 3, 96, 4, 10, 400) is None  # below the grid
+    assert tile_at(grid.shape, 7, 3, 4, 0, 0) == 0
+    assert tile_at(grid.shape, 7, 3, 4, 95.9, 95.9) == 0
+    assert tile_at(grid.shape, 7, 3, 4, 97, 10) is None  # the separator
+    assert tile_at(grid.shape, 7, 3, 4, 100, 10) == 1
+    assert tile_at(grid.shape, 7, 3, 4, 10, 200 + 5) == 6  # third row, first column
+    assert tile_at(grid.shape, 7, 3, 4, 110, 205) is None  # the eighth cell is empty
+    assert tile_at(grid.shape, 7, 3, 4, 10, 400) is None  # below the grid

@@ -12,15 +12,15 @@ import numpy as np
 from ..inspect.feature_maps import channel_grid, grid_cols
 from .clicks import outline
 
-__all__ = ["glow_image", "heat_image", "maps_image", "viridis_lut"]
+__all__ = ["diverging_lut", "glow_image", "heat_image", "maps_image", "tile_at", "viridis_lut", "weights_image"]
 
 
-@functools.cache
-def viridis_lut() -> np.ndarray:
-    """``(256, 3) uint8``: Plotly's Viridis colour scale, interpolated (read-only)."""
-    from plotly.colors import hex_to_rgb, sequential  # noqa: PLC0415
+def _lut(colours: Sequence[str]) -> np.ndarray:
+    """``(256, 3) uint8``: a Plotly colour scale's colours (``#rrggbb`` or ``rgb(r, g, b)``),
+    evenly spaced and interpolated (read-only)."""
+    from plotly.colors import hex_to_rgb, unlabel_rgb  # noqa: PLC0415
 
-    stops = np.array([hex_to_rgb(c) for c in sequential.Viridis], np.float64)
+    stops = np.array([hex_to_rgb(c) if c.startswith("#") else unlabel_rgb(c) for c in colours], np.float64)
     pos = np.linspace(0, 1, len(stops))
     t = np.linspace(0, 1, 256)
     lut = np.stack([np.interp(t, pos, stops[:, k]) for k in range(3)], 1).round().astype(np.uint8)
@@ -28,11 +28,29 @@ def viridis_lut() -> np.ndarray:
     return lut
 
 
+@functools.cache
+def viridis_lut() -> np.ndarray:
+    """``(256, 3) uint8``: Plotly's Viridis colour scale, interpolated (read-only)."""
+    from plotly.colors import sequential  # noqa: PLC0415
+
+    return _lut(sequential.Viridis)
+
+
+@functools.cache
+def diverging_lut() -> np.ndarray:
+    """``(256, 3) uint8``: Plotly's RdBu reversed (blue, white in the middle, red), interpolated
+    (read-only); entry ``round((v + 1) * 127.5)`` colours a value ``v`` in ``[-1, 1]``."""
+    from plotly.colors import diverging  # noqa: PLC0415
+
+    return _lut(diverging.RdBu[::-1])
+
+
 def maps_image(maps: np.ndarray, cols: int | None = None, tile_px: int = 48,
-               gap_color: Sequence[int] = (255, 255, 255)) -> np.ndarray:
+               gap_color: Sequence[int] = (255, 255, 255), gap: int | None = None) -> np.ndarray:
     """Channel maps ``(k, h, w)`` as one ``uint8`` RGB picture: tiles in a grid (about square
     unless ``cols``), each min-max scaled on its own and coloured with Viridis, enlarged to
-    about ``tile_px`` pixels a side by repeating pixels; gaps in ``gap_color``."""
+    about ``tile_px`` pixels a side by repeating pixels; ``gap`` pixels (default a quarter of
+    the enlargement, at least 1) in ``gap_color`` between tiles."""
     maps = np.asarray(maps, np.float32)
     if maps.ndim != 3 or not len(maps):
         raise ValueError(f"expected maps (k, h, w) with k >= 1, got shape {maps.shape}")
@@ -40,7 +58,7 @@ def maps_image(maps: np.ndarray, cols: int | None = None, tile_px: int = 48,
     scale = max(1, int(round(tile_px / max(h, w))))
     big = np.repeat(np.repeat(maps, scale, axis=1), scale, axis=2)
     grid = channel_grid(big, max_channels=len(maps), cols=grid_cols(len(maps), cols),
-                        gap=max(1, scale // 4))
+                        gap=max(1, scale // 4) if gap is None else int(gap))
     gaps = np.isnan(grid)
     rgb = viridis_lut()[np.clip(np.nan_to_num(grid) * 255, 0, 255).astype(np.uint8)]
     rgb[gaps] = np.asarray(gap_color, np.uint8)
@@ -79,3 +97,35 @@ def glow_image(image: np.ndarray, field: np.ndarray, alpha: float = 0.7) -> np.n
     colour = np.stack([np.full_like(t, 255.0), np.interp(t, [0, 0.5, 1], [0, 80, 230]), np.zeros_like(t)], -1)
     a = (alpha * np.interp(t, [0, 0.5, 1], [0, 0.6, 1]))[..., None]
     return (image.astype(np.float32) * (1 - a) + colour * a).round().clip(0, 255).astype(np.uint8)
+
+
+def weights_image(weights: np.ndarray, cell: int = 16, gap: int = 8) -> np.ndarray:
+    """One kernel's weights per input channel ``(C, kh, kw)`` in ``[-1, 1]`` (as
+    ``channel_images`` gives them) side by side as one ``uint8`` RGB picture: each weight a
+    ``cell``-pixel square coloured on :func:`diverging_lut` (red excites, blue inhibits, white
+    is 0), ``gap`` white pixels between channels."""
+    w = np.asarray(weights, np.float32)
+    if w.ndim != 3 or not w.size:
+        raise ValueError(f"expected weights (C, kh, kw), got shape {w.shape}")
+    rgb = diverging_lut()[np.clip((w + 1) * 127.5, 0, 255).round().astype(np.uint8)]  # (C, kh, kw, 3)
+    big = rgb.repeat(cell, axis=1).repeat(cell, axis=2)
+    c, kh, kw = w.shape
+    out = np.full((kh * cell, c * kw * cell + (c - 1) * gap, 3), 255, np.uint8)
+    for i in range(c):
+        out[:, i * (kw * cell + gap): i * (kw * cell + gap) + kw * cell] = big[i]
+    return out
+
+
+def tile_at(grid_shape: tuple[int, ...], n: int, cols: int, gap: int, x: float, y: float) -> int | None:
+    """Which of the ``n`` tiles of a grid picture of ``grid_shape`` lies under its pixel
+    ``(x, y)``: the grid is laid out ``cols`` per row with ``gap``-pixel separators and equal
+    tiles (``rows * (tile + gap) - gap`` pixels, as :func:`maps_image`, ``grid_image`` and
+    ``patch_grid`` draw). None for a separator, an empty cell or outside the picture."""
+    rows = -(-n // cols)
+    if n <= 0 or not (0 <= x < grid_shape[1] and 0 <= y < grid_shape[0]):
+        return None
+    th, tw = (grid_shape[0] + gap) / rows - gap, (grid_shape[1] + gap) / cols - gap
+    col, row = int(x // (tw + gap)), int(y // (th + gap))
+    inside = x - col * (tw + gap) < tw and y - row * (th + gap) < th
+    i = row * cols + col
+    return i if inside and col < cols and i < n else None

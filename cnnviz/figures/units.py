@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from ..inspect.units import KnockoutResult
 
-__all__ = ["knockout_figure", "patch_at", "patch_grid", "peak_histogram_figure"]
+__all__ = ["knockout_figure", "patch_grid", "peak_histogram_figure"]
 
 
 def patch_grid(patches: Sequence[np.ndarray], cols: int = 3, cell: int = 96, gap: int = 4,
@@ -31,17 +31,6 @@ def patch_grid(patches: Sequence[np.ndarray], cols: int = 3, cell: int = 96, gap
         left = c * (cell + gap) + (cell - big.shape[1]) // 2
         out[top:top + big.shape[0], left:left + big.shape[1]] = big
     return out
-
-
-def patch_at(grid_shape: tuple[int, ...], n: int, cols: int, cell: int, gap: int, x: float, y: float) -> int | None:
-    """Which of the ``n`` patches of a :func:`patch_grid` of ``grid_shape`` lies under pixel
-    ``(x, y)`` of the grid; None for a separator or an empty cell."""
-    col, row = int(x // (cell + gap)), int(y // (cell + gap))
-    inside = x - col * (cell + gap) < cell and y - row * (cell + gap) < cell
-    i = row * cols + col
-    if not inside or not (0 <= col < cols) or not (0 <= y < grid_shape[0]) or not 0 <= i < n:
-        return None
-    return i
 
 
 def peak_histogram_figure(counts: np.ndarray, edges: np.ndarray, marks: Sequence[float] = (),

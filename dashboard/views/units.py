@@ -13,7 +13,8 @@ from dashboard.widgets import conv_layers, pick_layer
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import ImageDataset
 from cnnviz.figures.receptive_field import receptive_field_figure
-from cnnviz.figures.units import knockout_figure, patch_at, patch_grid, peak_histogram_figure
+from cnnviz.figures.pictures import tile_at
+from cnnviz.figures.units import knockout_figure, patch_grid, peak_histogram_figure
 from cnnviz.inspect.receptive_field import LayerRF, layer_rf
 from cnnviz.inspect.units import KnockoutResult, UnitExamples, cached_unit_examples, knockout, unit_crop, unit_importance, unit_patch
 from cnnviz.inspect.visualise import cached_visualisation
@@ -76,7 +77,7 @@ def show_patches(ctx: Context, ds: ImageDataset, ex: UnitExamples, rf: LayerRF, 
     if click is not None and click != st.session_state.get(f"{key}_seen"):
         st.session_state[f"{key}_seen"] = click
         scale = grid.shape[1] / click["width"]
-        hit = patch_at(grid.shape, len(which), COLS, CELL, GAP, click["x"] * scale, click["y"] * scale)
+        hit = tile_at(grid.shape, len(which), COLS, GAP, click["x"] * scale, click["y"] * scale)
         if hit is not None:
             st.session_state["u_whole"] = offset + hit
     classes = ctx.ckpt.meta.classes
