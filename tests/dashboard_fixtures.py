@@ -138,6 +138,11 @@ def clickable_images(at: AppTest) -> dict[str, np.ndarray]:
     return out
 
 
+def grid_heading(at: AppTest) -> str:
+    """The bold heading over a page's grid picture (Filters' kernels, Feature maps' channels)."""
+    return next(m.value for m in at.markdown if m.value.startswith("**"))
+
+
 def markdown_table(at: AppTest, first_column: str) -> list[dict[str, str]]:
     """The rows of the Markdown table (``dashboard.widgets.static_table``) whose first column is
     ``first_column``, as dicts of cell text (escaped pipes unescaped)."""

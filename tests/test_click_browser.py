@@ -1,7 +1,8 @@
 """Choosing by clicking and drawing, in a real headless Chromium (Debian's ``/usr/bin/chromium``
 through Playwright; no browser is downloaded): a click on the Receptive fields image picks the unit
-centred nearest it, a click on the Feature maps image picks the pixel, and a stroke drawn with the
-mouse on Predict's canvas is classified. Uses the tiny checkpoint of tests/dashboard_fixtures."""
+centred nearest it, a click on the Feature maps image picks the pixel and one on its channel grid
+the channel, a click on a Filters kernel enlarges it, and a stroke drawn with the mouse on
+Predict's canvas is classified. Uses the tiny checkpoint of tests/dashboard_fixtures."""
 
 from __future__ import annotations
 
@@ -72,12 +73,31 @@ def wait_query(page, **want: int) -> None:
                            arg={k: str(v) for k, v in want.items()}, timeout=IDLE_MS)
 
 
-def click_input_pixel(page, y: int, x: int, size: int) -> None:
-    """Click the middle of input pixel ``(y, x)`` on the enlarged image, however large it is shown."""
-    img = page.frame_locator(CLICK_IMAGE).first.locator("img")
+def clickable(page, key: str):
+    """The picture of the click-to-choose image with widget key ``key``."""
+    img = page.frame_locator(f".st-key-{key} {CLICK_IMAGE}").locator("img")
     img.wait_for(timeout=IDLE_MS)
+    return img
+
+
+def click_input_pixel(page, y: int, x: int, size: int, key: str) -> None:
+    """Click the middle of input pixel ``(y, x)`` on the enlarged image, however large it is shown."""
+    img = clickable(page, key)
     box = img.bounding_box()
     img.click(position={"x": (x + 0.5) * box["width"] / size, "y": (y + 0.5) * box["height"] / size})
+
+
+def click_tile(page, key: str, i: int, n: int) -> None:
+    """Click the middle of tile ``i`` of a grid picture of ``n`` equal tiles, about square
+    (``ceil(sqrt(n))`` per row, as ``grid_cols`` lays them out)."""
+    import math  # noqa: PLC0415
+
+    img = clickable(page, key)
+    box = img.bounding_box()
+    cols = math.ceil(math.sqrt(n))
+    rows = -(-n // cols)
+    r, c = divmod(i, cols)
+    img.click(position={"x": (c + 0.5) * box["width"] / cols, "y": (r + 0.5) * box["height"] / rows})
 
 
 def test_click_picks_the_unit_and_the_pixel_and_a_drawing_is_classified(server, rf, page):
@@ -93,7 +113,7 @@ def test_click_picks_the_unit_and_the_pixel_and_a_drawing_is_classified(server, 
     before = (query(page)["uy"], query(page)["ux"])
     uy, ux = nearest_unit(layer_rf, 25, 6)
     assert (uy, ux) == (5, 1) and before == ("4", "4")  # pixel (25, 6): centres 23 and 7 are nearest
-    click_input_pixel(page, 25, 6, size)
+    click_input_pixel(page, 25, 6, size, "rf_click")
     wait_query(page, uy=uy, ux=ux)
     wait_idle(page)
     page.get_by_text(f"unit ({uy}, {ux})").first.wait_for(timeout=IDLE_MS)
@@ -103,7 +123,7 @@ def test_click_picks_the_unit_and_the_pixel_and_a_drawing_is_classified(server, 
     page.get_by_text("Click a spot").first.wait_for(timeout=IDLE_MS)
     wait_idle(page)
     assert "py" not in query(page)
-    click_input_pixel(page, 13, 30, size)
+    click_input_pixel(page, 13, 30, size, "fm_click")
     wait_query(page, py=13, px=30)
     wait_idle(page)
     where = nearest_unit(layer_rf, 13, 30)
@@ -111,6 +131,24 @@ def test_click_picks_the_unit_and_the_pixel_and_a_drawing_is_classified(server, 
                            ".some(e => e.textContent.includes(t))",
                            arg=f"at map position ({where[0]}, {where[1]})", timeout=IDLE_MS)
     assert int(query(page)["ch"]) >= 0
+    # a click on the channel grid's second tile enlarges the second strongest channel
+    strongest = page.get_by_text("Strongest channels:").first.inner_text()
+    second = int(strongest.split("Strongest channels: ")[1].split(",")[1])
+    n_shown = int(page.get_by_text(f"{LAYER}: ").first.inner_text().split(": ")[1].split(" of ")[0])
+    click_tile(page, "fm_grid", 1, n_shown)
+    wait_query(page, ch=second)
+    wait_idle(page)
+    page.get_by_text(f"{LAYER}, channel {second} (rank 2 ").first.wait_for(timeout=IDLE_MS)
+
+    # Filters: a click on a kernel of the grid enlarges it
+    page.goto(f"{url}/filters", wait_until="networkidle")
+    page.get_by_text("Click a kernel to enlarge it").first.wait_for(timeout=IDLE_MS)
+    wait_idle(page)
+    assert query(page)["filter"] == "0"
+    click_tile(page, "f_click", 4, 8)  # the tiny model's 8 kernels, as learned
+    wait_query(page, filter=4)
+    wait_idle(page)
+    page.get_by_text("Filter 4's weights").first.wait_for(timeout=IDLE_MS)
 
     # Predict: draw a stroke with the mouse; the drawing is classified
     page.goto(f"{url}/predict", wait_until="networkidle")

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from dashboard_fixtures import (  # noqa: F401 (fixtures)
-    dashboard_env, dashboard_env_no_data, errors, figures, open_page, tiny_dashboard, title,
+    clickable_images, dashboard_env, dashboard_env_no_data, errors, figures, grid_heading, open_page, tiny_dashboard,
+    title,
 )
 
 MIDDLE_CONV = "features.8"  # alexnet_style on 32 px: 8x8 map, units centred at 3 + 4i
@@ -166,7 +167,7 @@ def test_feature_maps_of_a_drawing(dashboard_env_no_data, fake_canvas):
     assert at.radio(key="fm_src").value == "upload"  # without data the default is still upload
     at.radio(key="fm_src").set_value("draw").run()
     assert not at.exception and not at.error, errors(at)
-    assert title(figures(at)["fm_grid"]).startswith(f"{MIDDLE_CONV}:")
+    assert grid_heading(at).startswith(f"**{MIDDLE_CONV}: ")
     assert any(c.value.startswith("your drawing") for c in at.caption)
 
 
@@ -175,4 +176,4 @@ def test_feature_maps_before_anything_is_drawn(dashboard_env, fake_canvas):
     at = open_page("feature_maps")
     at.radio(key="fm_src").set_value("draw").run()
     assert not at.exception and not at.error, errors(at)
-    assert "fm_grid" not in figures(at)
+    assert "fm_grid" not in clickable_images(at)

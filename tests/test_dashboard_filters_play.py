@@ -5,7 +5,6 @@ one frame, as in test_dashboard_convolution.py). And its "Download the lecture d
 
 from __future__ import annotations
 
-import base64
 import io
 import shutil
 import zipfile

@@ -11,7 +11,8 @@ from PIL import Image
 from cnnviz.inspect.attribution import METHODS
 
 from dashboard_fixtures import (  # noqa: F401 (fixtures)
-    dashboard_env, dashboard_env_no_data, errors, figures, open_page, tiny_dashboard, title,
+    clickable_images, dashboard_env, dashboard_env_no_data, errors, figures, grid_heading, open_page, tiny_dashboard,
+    title,
 )
 
 MIDDLE_CONV = "features.8"  # alexnet_style convs: features.0, .4, .8, .11, .14
@@ -23,14 +24,6 @@ def png(size: tuple[int, int] = (50, 40)) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(buf, "PNG")
     return buf.getvalue()
-
-
-def z_shape(trace: dict) -> tuple[int, ...]:
-    """Shape of a heatmap's z: plotly writes numpy arrays as typed arrays (dtype, bdata, shape)."""
-    z = trace["z"]
-    if isinstance(z, dict):
-        return tuple(int(s) for s in str(z["shape"]).split(","))
-    return (len(z), len(z[0]))
 
 
 def enlarged_caption(at) -> str:
@@ -53,16 +46,14 @@ def test_feature_maps_page_follows_layer_and_channel(dashboard_env):
     at = open_page("feature_maps")
     assert not at.exception and not at.error, errors(at)
     assert at.selectbox(key="fm_layer").value == MIDDLE_CONV
-    figs = figures(at)
-    assert title(figs["fm_grid"]).startswith(f"{MIDDLE_CONV}:")
-    grid_before = z_shape(figs["fm_grid"]["data"][0])
+    assert grid_heading(at).startswith(f"**{MIDDLE_CONV}: ")
+    grid_before = clickable_images(at)["fm_grid"].shape
     assert at.query_params["layer"] == MIDDLE_CONV
 
     at.selectbox(key="fm_layer").select("features.0").run()
     assert not at.exception, errors(at)
-    figs = figures(at)
-    assert title(figs["fm_grid"]).startswith("features.0:")
-    assert z_shape(figs["fm_grid"]["data"][0]) != grid_before  # 8 maps of 32x32, not 48 of 8x8
+    assert grid_heading(at).startswith("**features.0: 8 of 8 channels (32x32)**")
+    assert clickable_images(at)["fm_grid"].shape != grid_before  # 8 maps of 32x32, not 48 of 8x8
     ch = at.number_input(key="fm_ch_features.0")
     assert f"channel {ch.value} " in enlarged_caption(at)
     other = (ch.value + 1) % 8
@@ -84,11 +75,11 @@ def test_feature_maps_page_without_data_says_how_to_get_it_and_offers_upload(das
     assert any("CNNVIZ_DATA" in i.value and "To get it" in i.value for i in at.info), [i.value for i in at.info]
     assert at.radio(key="fm_src").value == "upload"
     assert len(at.get("file_uploader")) == 1
-    assert "fm_grid" not in figures(at)
+    assert "fm_grid" not in clickable_images(at)
 
     at.file_uploader(key="fm_upload").set_value(("noise.png", png(), "image/png")).run()
     assert not at.exception and not at.error, errors(at)
-    assert title(figures(at)["fm_grid"]).startswith(f"{MIDDLE_CONV}:")
+    assert grid_heading(at).startswith(f"**{MIDDLE_CONV}: ")
     assert not at.info  # the how-to-get-data message goes once an image is there
 
 
@@ -100,7 +91,7 @@ def test_an_upload_that_is_huge_or_not_an_image_gets_one_clear_message(dashboard
     assert not at.exception, errors(at)
     assert [e.value for e in at.error] == [
         "huge.png: image is too large to decode safely (over 80,000,000 pixels): resize it first."]
-    assert "fm_grid" not in figures(at)
+    assert "fm_grid" not in clickable_images(at)
     at.file_uploader(key="fm_upload").set_value(("notes.png", b"plain text, not a picture", "image/png")).run()
     assert not at.exception, errors(at)
     assert len(at.error) == 1 and at.error[0].value.startswith("notes.png: not a readable image")

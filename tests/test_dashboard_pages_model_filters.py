@@ -20,7 +20,7 @@ from cnnviz.train import train_checkpoint
 
 from dashboard_fixtures import (  # noqa: F401 (fixtures)
     SIZE, _point_dashboard, clickable_images, dashboard_env, dashboard_env_no_data, errors, figures, open_page,
-    markdown_table, tiny_dashboard, title,
+    markdown_table, tiny_dashboard,
 )
 
 

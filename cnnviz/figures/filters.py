@@ -41,7 +41,7 @@ def lecture_grid(filters: FilterSet, order: np.ndarray | None = None, min_width:
     kernel upscaled by nearest neighbour (sharp pixels, no blur) with ``gap``-pixel white
     separators, in ``order`` (default: as learned)."""
     idx = np.arange(len(filters)) if order is None else np.asarray(order)
-    n, (kh, kw) = len(idx), filters.kernel_size
+    n, kw = len(idx), filters.kernel_size[1]
     cols = min(grid_cols(n, cols), max(n, 1))
     scale = max(1, -(-(min_width - (cols - 1) * gap) // (cols * kw)))
     return grid_image(filters.images[idx], cols, scale, gap)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
 from dashboard.state import sidebar, url_int
 from dashboard.widgets import pick_image, pick_layer, unit_link
 from cnnviz.figures.clicks import channels_at, channels_at_figure, click_pixel, dot, enlarge, map_position, outline
-from cnnviz.figures.feature_maps import feature_grid_figure
-from cnnviz.figures.pictures import heat_image
-from cnnviz.inspect.feature_maps import FeatureMaps, feature_maps
+from cnnviz.figures.pictures import heat_image, maps_image, tile_at
+from cnnviz.inspect.feature_maps import FeatureMaps, feature_maps, grid_cols
 from cnnviz.inspect.receptive_field import LayerRF, receptive_fields, unit_box
 
 
@@ -44,6 +44,20 @@ def pixel_chosen(layer: str, fm: FeatureMaps, rf: LayerRF | None, size: int, cli
     y, x = st.session_state.get("fm_py"), st.session_state.get("fm_px")
     if y is not None and x is not None:
         st.session_state[f"fm_ch_{layer}"] = strongest_at(fm, rf, size, int(y), int(x))
+
+
+GRID_PX, GAP = 600, 2  # the channel grid's width and its separators, in screen pixels
+
+
+def tile_chosen(layer: str, shown: np.ndarray, shape: tuple[int, ...]) -> None:
+    """A click on the channel grid enlarges the channel under it (``shown``: channels in grid order)."""
+    click = st.session_state.get("fm_grid")
+    if not click or not click.get("width"):
+        return
+    scale = shape[1] / click["width"]
+    hit = tile_at(shape, len(shown), grid_cols(len(shown)), GAP, click["x"] * scale, click["y"] * scale)
+    if hit is not None:
+        st.session_state[f"fm_ch_{layer}"] = int(shown[hit])
 
 
 ctx = sidebar()
@@ -100,11 +114,11 @@ if ctx is not None:
                     big = outline(big, unit_box(rf, *where, size), factor)
                 big = dot(big, *pixel, factor, color=(255, 220, 0))
             streamlit_image_coordinates(big, key="fm_click", width="content", cursor="crosshair",
-                                        on_click=partial(on_pixel, True))
+                                        png_compression_level=1, on_click=partial(on_pixel, True))
             st.caption(caption + truth + ". **Click a spot** to see every channel there"
                        + (" (yellow: the pixel; red box: what the map position under it sees)." if pixel else "."))
             ch = st.number_input("Enlarge channel", 0, n_ch - 1, default_ch,
-                                 key=f"fm_ch_{layer}", help="The channel number shown when hovering the grid.")
+                                 key=f"fm_ch_{layer}", help="Or click a tile of the grid.")
             st.query_params["ch"] = str(ch)
             heat, _, lo, hi = heat_image(fm.maps[0, int(ch)], 320, mark=where)
             st.image(heat, width="content")
@@ -113,9 +127,16 @@ if ctx is not None:
                        + (f"; red square: map position ({where[0]}, {where[1]})." if where is not None else "."))
             unit_link(ctx, layer, int(ch))
         with left:
-            st.plotly_chart(feature_grid_figure(fm, max_channels=shown), key="fm_grid", width="stretch")
+            # a picture, not a Plotly heatmap: the figure took a third of the floor page's time
+            # more to open the page, and a click here enlarges a channel
+            order = fm.order[0, :shown]
+            grid = maps_image(fm.maps[0, order], tile_px=max(1, GRID_PX // grid_cols(len(order))), gap=GAP)
+            st.markdown(f"**{layer}: {len(order)} of {n_ch} channels ({h}x{w})**, strongest mean activation first, "
+                        "each scaled to its own min-max (dark to yellow).")
+            streamlit_image_coordinates(grid, key="fm_grid", width="content", cursor="pointer", png_compression_level=1,
+                                        on_click=partial(tile_chosen, layer, order, grid.shape))
             st.caption(f"Output {' x '.join(map(str, fm.shape[1:]))}. Strongest channels: "
-                       + ", ".join(str(c) for c in fm.order[0, :10]) + ". Hover a tile for its channel number.")
+                       + ", ".join(str(c) for c in fm.order[0, :10]) + ". Click a tile to enlarge its channel.")
             if where is None:
                 st.caption(":material/ads_click: Click the image to see every channel's value at that spot, "
                            "strongest first.")

@@ -78,7 +78,7 @@ if ctx is not None:
         big = dot(outline(big, box, factor, color=CYAN), *rf.center(int(uy), int(ux)), factor)
         with top_left:
             streamlit_image_coordinates(big, key="rf_click", width="content", cursor="crosshair",
-                                        on_click=partial(clicked, layer, rf, size))
+                                        png_compression_level=1, on_click=partial(clicked, layer, rf, size))
             st.caption(f"**Click the image to pick a unit**: the one of {layer}'s {h} x {w} whose field is "
                        f"centred nearest the click. Cyan box: its theoretical field, {rf.size[0]:.0f} px "
                        f"(rows {box[0]}-{box[2] - 1}, columns {box[1]}-{box[3] - 1}, clipped to the image); "

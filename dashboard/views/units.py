@@ -73,7 +73,7 @@ def show_patches(ctx: Context, ds: ImageDataset, ex: UnitExamples, rf: LayerRF, 
     crops = [unit_crop(rf, *ex.peak_at(int(i), channel), size) for i in which]
     grid = patch_grid([unit_patch(ds.images[i], c) for i, c in zip(which, crops)], cols=COLS, cell=CELL, gap=GAP)
     st.caption(title)
-    click = streamlit_image_coordinates(grid, key=key, width="stretch")
+    click = streamlit_image_coordinates(grid, key=key, width="stretch", png_compression_level=1)
     if click is not None and click != st.session_state.get(f"{key}_seen"):
         st.session_state[f"{key}_seen"] = click
         scale = grid.shape[1] / click["width"]
