@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnviz.figures.convolution import conv_products_figure, conv_window_figure, step_equation
+from cnnviz.figures.convolution import conv_products_html, conv_window_pictures, step_equation
+from cnnviz.figures.pictures import diverging_lut
 from cnnviz.hooks import capture, model_view
 from cnnviz.inputs import Normalization, to_input
 from cnnviz.inspect.convolution import conv_output, conv_step
@@ -181,29 +182,36 @@ def test_errors_are_clear():
         conv_output(nn.Linear(3, 3), HAND_IMAGE)
 
 
-def test_figures_show_the_window_the_filled_map_and_the_sum():
+def test_pictures_show_the_window_the_filled_map_and_the_products():
     torch.manual_seed(3)
     conv = nn.Conv2d(3, 2, 3, stride=2, padding=1)
     img = image(8)
     out = conv_output(conv, img, NORM, channel=0)
-    step = out.step((1, 2))
-    fig = conv_window_figure(out, step)
-    assert [t.type for t in fig.data] == ["image", "heatmap"]
-    assert fig.data[0].z.shape == (10, 10, 3) and (fig.data[0].z[0, 0] == 200).all()  # grey padding
-    filled = np.asarray(fig.data[1].z, dtype=float).ravel()
-    assert np.isfinite(filled[:step.position + 1]).all() and np.isnan(filled[step.position + 1:]).all()
-    np.testing.assert_allclose(filled[:step.position + 1], out.output.ravel()[:step.position + 1])
-    window = [s for s in fig.layout.shapes if s.line.dash == "solid" and s.xref == "x"]
-    assert [(w.x0, w.y0, w.x1, w.y1) for w in window] == [(3.5, 1.5, 6.5, 4.5)]  # top 2, left 4
-    assert "stride 2" in fig.layout.annotations[0].text
-    assert fig.layout.title.text.endswith(f"= {step.value:.4f}")
+    step = out.step((1, 2))  # window top 2, left 4 on the 10 x 10 padded input
+    window, filled = conv_window_pictures(out, step, width=100)
+    assert window.shape == (100, 100, 3) and filled.shape == (100, 100, 3)  # 10 px per cell; 4 x 4 map, 25 px
+    assert (window[5, 5] == 200).all()  # grey padding, inside cell (0, 0)
+    assert (window[21, 41] == (214, 39, 40)).all()  # the window's top-left corner is red (3 px edge)
+    assert (window[45, 65] == img[3, 5]).all()  # a cell inside the window keeps its pixel (padding 1)
+    assert (window[21, 65] == (214, 39, 40)).all()  # the window's top edge; the next one starts at column 6
+    # the output map: computed pixels coloured, later ones light grey, the current one boxed in black
+    peak = float(np.abs(out.output).max())
+    lut = diverging_lut()
+    first = lut[int(np.rint((out.output[0, 0] / peak + 1) * 127.5))]
+    assert (filled[12, 12] == first).all()
+    assert (filled[12 + 25 * 2, 12 + 25 * 3] == 235).all()  # (2, 3): after the current pixel
+    assert (filled[25 * 1, 25 * 2 + 12] == 0).all()  # the current pixel's top edge
+    assert (filled[25 + 12, 50 + 12] != 235).any()  # the current pixel is computed
 
-    prods = conv_products_figure(out, step)
-    assert len(prods.data) == 9  # 3 channels x (patch, kernel, product)
-    np.testing.assert_allclose(prods.data[5].z, step.product[1])
-    assert prods.data[4].text[0][0] == f"{out.kernel[1, 0, 0]:.2f}"  # values printed in the cells
-    assert prods.layout.title.text == step_equation(step)
-    assert prods.layout.coloraxis2.cmin == -prods.layout.coloraxis2.cmax  # centred on 0
+    html = conv_products_html(out, step)
+    assert html.count("<td title=") == 3 * 3 * 9  # 3 channels x (patch, kernel, products) x 9 taps
+    assert f">{out.kernel[1, 0, 0]:.2f}</td>" in html  # values printed in the cells
+    assert f"green, tap (0, 0): product {step.product[1, 0, 0]:.4f}" in html  # and in the tooltips
+    for c in range(3):
+        assert f"sum {step.channel_sums[c]:+.3f}" in html
+    assert html.count("dotted") == 0  # this window lies inside the image
+    edge = conv_products_html(out, out.step(0))
+    assert edge.count("1px dotted") == 3 * 3 * 5  # top-left window: a row and a column of padding taps
 
     big = conv_output(nn.Conv2d(3, 1, 7, padding=3), img, NORM)
-    assert conv_products_figure(big, big.step(0)).data[0].text is None
+    assert f">{big.kernel[0, 0, 0]:.2f}</td>" not in conv_products_html(big, big.step(0))  # 7 x 7: colours only

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from dashboard_fixtures import dashboard_env, errors, open_page, tiny_dashboard  # noqa: F401
+from dashboard_fixtures import clickable_images, dashboard_env, errors, open_page, tiny_dashboard  # noqa: F401
 
 from cnnviz.lecture_sequence import LECTURE_SEQUENCE
 
@@ -59,7 +59,7 @@ def test_a_link_with_present_opens_in_present_mode(dashboard_env):
     assert not [b for b in at.button if b.key == "present_enter"]
     assert not [b for b in at.button if b.key == "f_deck_build"]  # no deck building in front of the class
     assert [t.value for t in at.title] == ["First-layer filters"]  # the page itself is all there
-    assert at.get("plotly_chart")
+    assert "f_click" in clickable_images(at)  # the kernel grid
 
 
 def test_the_step_buttons_walk_the_sequence_and_stop_at_the_ends(dashboard_env):

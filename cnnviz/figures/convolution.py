@@ -1,20 +1,27 @@
-"""Figures of the convolution, step by step: the window on the padded input, the output map
-filling in, and the patch x kernel products that make one output pixel."""
+"""Pictures of the convolution, step by step: the window on the padded input, the output map
+filling in (two pictures), and the patch x kernel products that make one output pixel (an HTML
+table with the numbers in the cells).
+
+Pictures and HTML rather than Plotly figures: a Play frame rebuilds them all, and a page with a
+Plotly figure took a third of the floor page's time more to open (measured)."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
-import plotly.graph_objects as go
 
 from ..inspect.convolution import ConvOutput, ConvStep
+from .clicks import dot, enlarge, outline
+from .pictures import diverging_lut
 
-__all__ = ["conv_products_figure", "conv_window_figure", "step_equation"]
+__all__ = ["conv_products_html", "conv_window_pictures", "geometry_words", "step_equation"]
 
 CHANNEL_NAMES = ("red", "green", "blue")
 PADDING_GREY = 200  # uint8 grey of padding cells in the input panel
-WINDOW = "#d62728"  # the current window and output pixel
-NEXT = "#ff7f0e"  # the next window (where the stride moves it)
-FONT = 16
+WINDOW = (214, 39, 40)  # the current window
+NEXT = (255, 127, 14)  # the next window (where the stride moves it)
+UNFILLED = 235  # uint8 grey of output pixels not computed yet
 
 
 def _names(n: int, names: tuple[str, ...]) -> list[str]:
@@ -48,39 +55,8 @@ def _display(out: ConvOutput) -> np.ndarray:
     return rgb
 
 
-def _axes(rows: int, cols: int, hgap: float, vgap: float, ticks: bool = True
-          ) -> tuple[dict, list[tuple[float, float]]]:
-    """Layout axes of a ``rows x cols`` grid of square-celled panels, ``x``/``y`` numbered row by
-    row (a hand-built ``make_subplots``: several times faster to build, which a Play frame
-    needs), and the x domains of the columns."""
-    w, h = (1 - hgap * (cols - 1)) / cols, (1 - vgap * (rows - 1)) / rows
-    xdom = [(j * (w + hgap), j * (w + hgap) + w) for j in range(cols)]
-    plain = dict(showgrid=False, zeroline=False, constrain="domain", showticklabels=ticks)
-    axes: dict = {}
-    for r in range(rows):
-        for c in range(cols):
-            i = r * cols + c + 1
-            n = "" if i == 1 else str(i)
-            top = 1 - r * (h + vgap)
-            axes[f"xaxis{n}"] = dict(domain=xdom[c], anchor=f"y{n}", scaleanchor=f"y{n}", **plain)
-            axes[f"yaxis{n}"] = dict(domain=(top - h, top), anchor=f"x{n}", autorange="reversed", **plain)
-    return axes, xdom
-
-
-def _box(top: float, left: float, h: float, w: float, color: str, axis: str, dash: str = "solid",
-         width: float = 3) -> dict:
-    return dict(type="rect", xref=f"x{axis}", yref=f"y{axis}", x0=left - 0.5, x1=left + w - 0.5,
-                y0=top - 0.5, y1=top + h - 0.5, line=dict(color=color, width=width, dash=dash))
-
-
-def _title(text: str, x: float, sub: str = "") -> dict:
-    if sub:
-        text += f"<br><span style='font-size:{FONT - 2}px'>{sub}</span>"
-    return dict(text=text, x=x, y=1.0, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
-                yshift=6, showarrow=False, font_size=FONT)
-
-
-def _geometry_words(out: ConvOutput) -> str:
+def geometry_words(out: ConvOutput) -> str:
+    """``"padding 2 (grey), stride 1"``, with the dilation when there is one."""
     t, b, l, r = out.padding
     pad = f"padding {t}" if len({t, b, l, r}) == 1 else f"padding top {t}, bottom {b}, left {l}, right {r}"
     stride = f"stride {out.stride[0]}" if out.stride[0] == out.stride[1] else f"stride {out.stride}"
@@ -88,102 +64,94 @@ def _geometry_words(out: ConvOutput) -> str:
     return f"{pad} (grey), {stride}{dil}"
 
 
-def conv_window_figure(out: ConvOutput, step: ConvStep) -> go.Figure:
-    """Left: the padded input (padding grey, the image's edge dotted) with the kernel's window
-    outlined in red and the next window (one stride on) dashed in orange. Right: the output map
-    filled in up to ``step`` (later pixels blank), the current pixel outlined; diverging colour
-    scale centred on 0 over the whole map's range, so colours stay put while it fills."""
-    hp, wp = out.padded.shape[1:]
-    oh, ow = out.out_size
+def _diverging(values: np.ndarray, peak: float) -> np.ndarray:
+    """``uint8`` RGB of ``values`` on :func:`diverging_lut` over ``[-peak, peak]`` (0 white)."""
+    t = np.clip(np.asarray(values, np.float64) / (peak or 1.0), -1, 1)
+    return diverging_lut()[np.rint((t + 1) * 127.5).astype(np.uint8)]
+
+
+def conv_window_pictures(out: ConvOutput, step: ConvStep, width: int = 360) -> tuple[np.ndarray, np.ndarray]:
+    """Two ``(H, W, 3) uint8`` pictures at least ``width`` pixels wide, every cell a square block:
+
+    * the padded input (padding grey) with the kernel's window outlined in red and the next
+      window (one stride on) in orange; with dilation, the taps are red dots;
+    * the output map filled in up to ``step`` (later pixels light grey), on a diverging scale
+      centred on 0 over the whole map's largest ``|value|`` (so colours stay put while it
+      fills), the current pixel outlined in black."""
     kh, kw = out.kernel_size
     sh, sw = out.span
-    axes, xdom = _axes(1, 2, 0.12, 0)
-    axes["xaxis2"]["domain"] = (xdom[1][0], xdom[1][1] - 0.06)  # room for the colour bar
-    data: list = [go.Image(z=_display(out), hovertemplate="padded row %{y}, col %{x}<extra></extra>")]
-    t, _, l, _ = out.padding
-    h, w = out.image_size
-    shapes = [_box(t, l, h, w, "black", "", dash="dot", width=1.5)] if any(out.padding) else []
+    big, f = enlarge(_display(out), width)
     if step.position + 1 < out.num_positions:
-        nt, nl, _, _ = out.window(step.position + 1)
-        shapes.append(_box(nt, nl, sh, sw, NEXT, "", dash="dash", width=2))
-    shapes.append(_box(step.top, step.left, sh, sw, WINDOW, ""))
+        big = outline(big, out.window(step.position + 1), f, NEXT, thickness=max(1, f // 6))
+    big = outline(big, (step.top, step.left, step.top + sh, step.left + sw), f, WINDOW, thickness=max(2, f // 3))
     if out.dilation != (1, 1):
-        ty, tx = np.meshgrid(step.top + out.dilation[0] * np.arange(kh),
-                             step.left + out.dilation[1] * np.arange(kw), indexing="ij")
-        data.append(go.Scatter(x=tx.ravel(), y=ty.ravel(), mode="markers", hoverinfo="skip",
-                               marker=dict(color=WINDOW, size=6), showlegend=False))
-    filled = np.full(out.num_positions, np.nan, dtype=np.float32)
-    filled[:step.position + 1] = out.output.ravel()[:step.position + 1]
+        for ty in step.top + out.dilation[0] * np.arange(kh):
+            for tx in step.left + out.dilation[1] * np.arange(kw):
+                big = dot(big, ty, tx, f, WINDOW, radius=max(1, f // 4))
+    oh, ow = out.out_size
     peak = float(np.abs(out.output).max()) or 1.0
-    data.append(go.Heatmap(
-        z=filled.reshape(oh, ow), zmin=-peak, zmax=peak, zmid=0, colorscale="RdBu_r", hoverongaps=False,
-        colorbar=dict(title=dict(text="output"), thickness=14, x=1.0, xanchor="right"), xaxis="x2", yaxis="y2",
-        hovertemplate="row %{y}, col %{x}<br>%{z:.4f}<extra></extra>"))
-    shapes.append(_box(step.row, step.col, 1, 1, "black", "2"))
-    titles = [
-        _title(f"Input {out.image_size[0]} x {out.image_size[1]}, padded to {hp} x {wp}", sum(xdom[0]) / 2,
-               f"{_geometry_words(out)}; window {sh} x {sw}"),
-        _title(f"Output map {oh} x {ow} (kernel {out.channel})", sum(axes["xaxis2"]["domain"]) / 2,
-               "filled up to the current pixel"),
-    ]
-    return go.Figure(data=data, layout=dict(
-        **axes, shapes=shapes, annotations=titles,
-        title=dict(text=f"Output pixel (row {step.row}, col {step.col}) = {step.value:.4f}", font_size=FONT + 4),
-        height=560, margin=dict(l=10, r=10, t=120, b=10), plot_bgcolor="white", font_size=FONT - 2))
+    rgb = _diverging(out.output, peak).reshape(oh * ow, 3)
+    rgb[step.position + 1:] = UNFILLED
+    obig, of = enlarge(rgb.reshape(oh, ow, 3), width)
+    obig = outline(obig, (step.row, step.col, step.row + 1, step.col + 1), of, (0, 0, 0), thickness=max(1, of // 4))
+    return big, obig
 
 
-def _cells(values: np.ndarray, show: bool, digits: int = 2) -> dict:
-    if not show:
-        return {}
-    return dict(text=np.vectorize(lambda v: f"{v:.{digits}f}")(values), texttemplate="%{text}",
-                textfont=dict(size=FONT if values.shape[-1] <= 3 else FONT - 3))
+def _table(values: np.ndarray, colours: np.ndarray, tips: list[str], padding: np.ndarray, digits: int | None,
+           cell: int) -> str:
+    """One ``(kh, kw)`` block of coloured cells, numbers in them when ``digits`` is set, a
+    tooltip each; taps on the padding get a dotted border."""
+    rows = []
+    for r in range(values.shape[0]):
+        tds = []
+        for c in range(values.shape[1]):
+            bg = colours[r, c]
+            ink = "#000" if 0.299 * bg[0] + 0.587 * bg[1] + 0.114 * bg[2] > 140 else "#fff"
+            border = "1px dotted #555" if padding[r, c] else "1px solid #fff"
+            text = f"{values[r, c]:.{digits}f}" if digits is not None else ""
+            tds.append(f'<td title="{html.escape(tips[r * values.shape[1] + c])}" style="background:rgb'
+                       f'({bg[0]},{bg[1]},{bg[2]});color:{ink};border:{border};width:{cell}px;height:{cell}px;'
+                       f'padding:0;text-align:center;font-size:12px">{text}</td>')
+        rows.append("<tr>" + "".join(tds) + "</tr>")
+    return '<table style="border-collapse:collapse;margin:0">' + "".join(rows) + "</table>"
 
 
-def conv_products_figure(out: ConvOutput, step: ConvStep,
-                         channel_names: tuple[str, ...] = CHANNEL_NAMES) -> go.Figure:
-    """One row per input channel: the input patch (grey scale over the whole padded input's
-    range), the kernel and their element-wise product (both diverging, centred on 0: the kernel
-    over its own range, the product over the largest product at any position), with each row's
-    sum beside it and the whole sum + bias in the title. Values are printed in the cells for
-    kernels of at most 5 x 5 and on hover always."""
-    c_in = out.in_channels
+def conv_products_html(out: ConvOutput, step: ConvStep, channel_names: tuple[str, ...] = CHANNEL_NAMES,
+                       digits: int = 2) -> str:
+    """One row per input channel: the input patch (grey over the whole padded input's range) x
+    the kernel = their element-wise products (both diverging, centred on 0: the kernel over its
+    own largest ``|weight|``, the products over the largest product at any position), then the
+    row's sum. Values are printed in the cells for kernels of at most 5 x 5 (``digits``
+    decimals) and in every cell's tooltip; taps on the padding have a dotted border. An HTML
+    fragment (tables, inline styles only) for ``st.html`` or a notebook."""
     kh, kw = out.kernel_size
-    names = _names(c_in, channel_names)
-    axes, xdom = _axes(c_in, 3, 0.06, 0.05, ticks=False)
-    show = max(kh, kw) <= 5
+    names = _names(out.in_channels, channel_names)
+    show = digits if max(kh, kw) <= 5 else None
+    cell = 40 if show is not None else max(8, 200 // max(kh, kw))
     lo, hi = float(out.padded.min()), float(out.padded.max())
+    grey = np.rint(np.clip((step.patch - lo) / ((hi - lo) or 1.0), 0, 1) * 255).astype(np.uint8)
+    patch_rgb = np.repeat(grey[..., None], 3, -1)
     kpeak = float(np.abs(out.kernel).max()) or 1.0
     ppeak = float(np.abs(out.patches() * out.kernel).max()) or 1.0
-    where = np.where(step.on_padding, " (padding)", "")
-    rows, cols = np.meshgrid(np.arange(kh), np.arange(kw), indexing="ij")
-    custom = np.stack([rows, cols, where], axis=-1)
-    sums = step.channel_sums
-    data, notes = [], [_title(t, sum(d) / 2) for t, d in
-                       zip(("input patch (normalised)", "x kernel", "= products"), xdom)]
-    for c in range(c_in):
-        hover = f"{names[c]}, tap (%{{customdata[0]}}, %{{customdata[1]}})%{{customdata[2]}}<br>"
-        for j, (z, axis, what) in enumerate(((step.patch[c], "coloraxis", "input"),
-                                             (out.kernel[c], "coloraxis2", "weight"),
-                                             (step.product[c], "coloraxis3", "product"))):
-            n = "" if c == 0 and j == 0 else str(3 * c + j + 1)
-            data.append(go.Heatmap(z=z, coloraxis=axis, customdata=custom, xgap=1, ygap=1, xaxis=f"x{n}",
-                                   yaxis=f"y{n}", hovertemplate=hover + what + " %{z:.4f}<extra></extra>",
-                                   **_cells(z, show)))
-        first, last = "" if c == 0 else str(3 * c + 1), str(3 * c + 3)
-        notes.append(dict(text=f"<b>{names[c]}</b>", xref=f"x{first} domain", yref=f"y{first} domain",
-                          x=-0.04, y=0.5, xanchor="right", showarrow=False, font_size=FONT))
-        notes.append(dict(text=f"sum {sums[c]:+.3f}", xref=f"x{last} domain", yref=f"y{last} domain",
-                          x=1.04, y=0.5, xanchor="left", showarrow=False, font_size=FONT))
+    pad = np.asarray(step.on_padding, bool)
+    sign = '<td style="font-size:22px;padding:0 10px;border:none">{}</td>'
+    rows = []
+    for c in range(out.in_channels):
+        def tips(what: str, z: np.ndarray) -> list[str]:
+            return [f"{names[c]}, tap ({r}, {k}){' (padding)' if pad[r, k] else ''}: {what} {z[r, k]:.4f}"
+                    for r in range(kh) for k in range(kw)]
 
-    def bar(col: int, title: str) -> dict:
-        return dict(orientation="h", x=sum(xdom[col]) / 2, xanchor="center", y=-0.04, yanchor="top",
-                    len=0.22, thickness=12, title=dict(text=title, side="bottom"))
-
-    return go.Figure(data=data, layout=dict(
-        **axes, annotations=notes,
-        coloraxis=dict(colorscale="gray", cmin=lo, cmax=hi, colorbar=bar(0, "input")),
-        coloraxis2=dict(colorscale="RdBu_r", cmin=-kpeak, cmax=kpeak, colorbar=bar(1, "weight")),
-        coloraxis3=dict(colorscale="RdBu_r", cmin=-ppeak, cmax=ppeak, colorbar=bar(2, "product")),
-        title=dict(text=step_equation(step), font_size=FONT + 4),
-        height=250 * c_in + 200, margin=dict(l=70, r=120, t=110, b=90), plot_bgcolor="white",
-        font_size=FONT - 2))
+        blocks = [_table(step.patch[c], patch_rgb[c], tips("input", step.patch[c]), pad, show, cell),
+                  _table(out.kernel[c], _diverging(out.kernel[c], kpeak), tips("weight", out.kernel[c]), pad, show,
+                         cell),
+                  _table(step.product[c], _diverging(step.product[c], ppeak), tips("product", step.product[c]), pad,
+                         show, cell)]
+        rows.append(f'<tr><td style="font-weight:bold;padding-right:10px;border:none">{html.escape(names[c])}</td>'
+                    f'<td style="border:none">{blocks[0]}</td>{sign.format("&times;")}'
+                    f'<td style="border:none">{blocks[1]}</td>{sign.format("=")}'
+                    f'<td style="border:none">{blocks[2]}</td>'
+                    f'<td style="padding-left:10px;border:none">sum {step.channel_sums[c]:+.3f}</td></tr>')
+    heads = "".join(f'<th style="font-weight:normal;border:none;text-align:center">{h}</th>' for h in
+                    ("", "input patch (normalised)", "", "kernel", "", "products", ""))
+    return ('<table style="border-collapse:separate;border-spacing:0 8px;border:none">'
+            f"<tr>{heads}</tr>{''.join(rows)}</table>")

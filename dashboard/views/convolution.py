@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard.state import sidebar, url_int
 from dashboard.widgets import pick_image
-from cnnviz.figures.convolution import conv_products_figure, conv_window_figure, step_equation
+from cnnviz.figures.convolution import conv_products_html, conv_window_pictures, geometry_words, step_equation
 from cnnviz.inspect.convolution import ConvOutput, conv_output
 from cnnviz.models.base import CNN
 
@@ -144,11 +144,19 @@ if ctx is not None:
             st.query_params["pos"] = str(pos)
             s = out.step(int(pos))
             st.markdown(f"#### Output pixel (row {s.row}, column {s.col}): {step_equation(s)}")
-            st.plotly_chart(conv_window_figure(out, s), key="cv_window", width="stretch")
-            st.plotly_chart(conv_products_figure(out, s), key="cv_products", width="stretch")
-            st.caption("Above: the window (red) on the padded input, the next window one stride on (dashed "
-                       "orange), and the output map filled up to the pixel being computed. Below: per input "
-                       "channel, the normalised pixels under the kernel, the kernel's weights and their "
-                       "products (red positive, blue negative); all products, plus the bias, sum to that pixel.")
+            (hp, wp), (oh, ow), (sh, sw) = out.padded.shape[1:], out.out_size, out.span
+            window, filled = conv_window_pictures(out, s)
+            left, right = st.columns(2)
+            left.image(window, width="content",
+                       caption=f"Input {out.image_size[0]} x {out.image_size[1]}, padded to {hp} x {wp}: "
+                               f"{geometry_words(out)}; the window ({sh} x {sw}, red) and the next one (orange).")
+            right.image(filled, width="content",
+                        caption=f"Output map {oh} x {ow} (kernel {out.channel}), filled up to pixel ({s.row}, "
+                                f"{s.col}) (black box): red positive, blue negative, white 0, over "
+                                f"±{float(abs(out.output).max()):.3g}.")
+            st.html(conv_products_html(out, s))
+            st.caption("Per input channel: the normalised pixels under the kernel, the kernel's weights and their "
+                       "products (red positive, blue negative; hover a cell for its value); all products, plus "
+                       "the bias, sum to the output pixel.")
 
         stepper()
