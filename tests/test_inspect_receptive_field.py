@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -9,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnviz.figures.receptive_field import receptive_field_figure, rf_growth_figure
+from cnnviz.figures.receptive_field import receptive_field_figure, rf_growth_html
 from cnnviz.inputs import Normalization
 from cnnviz.inspect.effective_rf import gradient_probe_size, gradient_rf
 from cnnviz.inspect.feature_maps import feature_maps
@@ -193,8 +195,15 @@ def test_receptive_field_figures():
     assert len(receptive_field_figure(img).data) == 1
     with pytest.raises(ValueError, match="does not match"):
         receptive_field_figure(img, erf=np.zeros((8, 8)))
-    bars = rf_growth_figure(receptive_fields(three_convs(), 16), image_size=16)
-    assert isinstance(bars, go.Figure) and list(bars.data[0].y) == [3, 3, 5, 5, 7]
+    rfs = receptive_fields(three_convs(), 16)
+    table = rf_growth_html(rfs, image_size=16, bar_px=320)
+    assert [r.size[0] for r in rfs] == [3, 3, 5, 5, 7]
+    # bars scaled to the largest of the fields and the image (16 px): 3 px is 60 of 320 px
+    widths = [float(w) for w in re.findall(r'<div style="width:([\d.]+)px;height:16px;background', table)]
+    assert widths == [60.0, 60.0, 100.0, 100.0, 140.0]
+    assert table.count("left:320.0px") == 5  # the image's dashed line, at 16 of 16 px, in every bar
+    assert table.count("<tr>") == 6 and "<td style=\"padding:2px 8px;text-align:right\">7</td>" in table
+    assert "dashed" not in rf_growth_html(rfs)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Figures of receptive fields: a unit's box and effective field on the image, growth by layer."""
+"""Figures of receptive fields: a unit's box and effective field on the image; growth by layer
+as an HTML table of bars (no Plotly for the page to load)."""
 
 from __future__ import annotations
 
+import html
 from typing import Sequence
 
 import numpy as np
@@ -9,7 +11,7 @@ import plotly.graph_objects as go
 
 from ..inspect.receptive_field import LayerRF
 
-__all__ = ["receptive_field_figure", "rf_growth_figure"]
+__all__ = ["receptive_field_figure", "rf_growth_html"]
 
 # transparent at 0, opaque red at 1: the image shows through where the gradient is small
 _GLOW = [[0.0, "rgba(255,0,0,0)"], [0.5, "rgba(255,80,0,0.6)"], [1.0, "rgba(255,230,0,1)"]]
@@ -50,17 +52,25 @@ def receptive_field_figure(image: np.ndarray, box: tuple[int, int, int, int] | N
     return fig
 
 
-def rf_growth_figure(rfs: Sequence[LayerRF], image_size: int | None = None) -> go.Figure:
-    """Theoretical receptive-field size (height) per layer in forward order, as bars; hover
-    shows the jump and output size. A dashed line marks ``image_size`` if given."""
-    names = [r.name for r in rfs]
-    fig = go.Figure(go.Bar(
-        x=names, y=[r.size[0] for r in rfs],
-        customdata=[[r.jump[0], r.out_size[0], r.out_size[1], r.kind] for r in rfs],
-        hovertemplate="%{x} (%{customdata[3]})<br>field %{y:.0f} px, jump %{customdata[0]:.3g} px"
-                      "<br>output %{customdata[1]}x%{customdata[2]}<extra></extra>"))
-    if image_size:
-        fig.add_hline(y=image_size, line_dash="dash", annotation_text=f"image {image_size} px")
-    fig.update_layout(title="Receptive field size by layer", yaxis_title="input pixels",
-                      margin=dict(l=10, r=10, t=60, b=10))
-    return fig
+def rf_growth_html(rfs: Sequence[LayerRF], image_size: int | None = None, bar_px: int = 320) -> str:
+    """The theoretical receptive field of every layer, in forward order, as an HTML table (inline
+    styles only): layer, type, a bar of the field's side (rows) ``bar_px`` wide at the largest
+    of the fields and ``image_size``, with its length in pixels; a dashed line marks
+    ``image_size`` in every bar; then the jump, unit (0, 0)'s centre and the output size."""
+    top = max([r.size[0] for r in rfs] + [float(image_size or 0)]) or 1.0
+    mark = (f'<div style="position:absolute;left:{image_size / top * bar_px:.1f}px;top:0;bottom:0;'
+            'border-left:2px dashed #555"></div>' if image_size else "")
+    cell = 'style="padding:2px 8px;text-align:{}"'
+    rows = []
+    for r in rfs:
+        bar = (f'<div style="position:relative;width:{bar_px}px;height:16px">'
+               f'<div style="width:{r.size[0] / top * bar_px:.1f}px;height:16px;background:#4c72b0"></div>{mark}</div>')
+        rows.append(f"<tr><td {cell.format('left')}><code>{html.escape(r.name)}</code></td>"
+                    f"<td {cell.format('left')}>{html.escape(r.kind)}</td><td {cell.format('left')}>{bar}</td>"
+                    f"<td {cell.format('right')}>{r.size[0]:g}</td><td {cell.format('right')}>{r.jump[0]:g}</td>"
+                    f"<td {cell.format('right')}>{r.start[0]:g}</td>"
+                    f"<td {cell.format('right')}>{r.out_size[0]} x {r.out_size[1]}</td></tr>")
+    key = f" (dashed: the image, {image_size} px)" if image_size else ""
+    heads = ["layer", "type", f"field{key}", "field (px)", "jump (px)", "unit (0, 0) centre", "output"]
+    head = "".join(f'<th {cell.format("left" if i < 3 else "right")}>{h}</th>' for i, h in enumerate(heads))
+    return f'<table style="border-collapse:collapse"><tr>{head}</tr>{"".join(rows)}</table>'

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from functools import partial
 
-import pandas as pd
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
 from dashboard.state import sidebar, url_int
-from dashboard.widgets import pick_image, pick_layer, static_table, unit_link
+from dashboard.widgets import pick_image, pick_layer, unit_link
 from cnnviz.figures.clicks import click_pixel, dot, enlarge, outline
 from cnnviz.figures.pictures import glow_image, heat_image
-from cnnviz.figures.receptive_field import rf_growth_figure
+from cnnviz.figures.receptive_field import rf_growth_html
 from cnnviz.inspect.effective_rf import gradient_rf
 from cnnviz.inspect.feature_maps import feature_maps
 from cnnviz.inspect.receptive_field import LayerRF, nearest_unit, receptive_fields, unit_box
@@ -45,11 +44,8 @@ if ctx is not None:
                "the kernels and strides below it (the box); the **effective** one is how much each pixel "
                "actually moves the unit for this image, |d unit / d pixel| (the glow): it is brightest at "
                "the centre and usually much smaller, and pooling and ReLU cut it where they pass no gradient.")
-    st.plotly_chart(rf_growth_figure(list(rfs.values()), image_size=size), key="rf_growth", width="stretch")
-    with st.expander("Table"):
-        static_table(pd.DataFrame([{"layer": r.name, "type": r.kind, "field (px)": r.size[0], "jump (px)": r.jump[0],
-                                    "unit (0, 0) centre": r.start[0], "output": f"{r.out_size[0]} x {r.out_size[1]}"}
-                                   for r in rfs.values()]))
+    with st.expander("Receptive field size by layer", expanded=True):
+        st.html(rf_growth_html(list(rfs.values()), image_size=size))
 
     st.subheader("One unit")
     names = list(rfs)
