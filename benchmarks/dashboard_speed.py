@@ -440,7 +440,7 @@ def _convolution(page, i, state):
     row, col = (row, col + 1) if col + 1 < ow else (row + 1, 0)
     thumb = widget(page, "stSlider", "Output position").locator("input[type=range]").first
     thumb.focus()
-    return f"Output pixel (row {row}, col {col})", lambda: page.keyboard.press("ArrowRight")
+    return f"filled up to pixel ({row}, {col})", lambda: page.keyboard.press("ArrowRight")  # the map's caption
 
 
 def _units(page, i, state):

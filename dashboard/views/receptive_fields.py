@@ -44,8 +44,6 @@ if ctx is not None:
                "the kernels and strides below it (the box); the **effective** one is how much each pixel "
                "actually moves the unit for this image, |d unit / d pixel| (the glow): it is brightest at "
                "the centre and usually much smaller, and pooling and ReLU cut it where they pass no gradient.")
-    with st.expander("Receptive field size by layer", expanded=True):
-        st.html(rf_growth_html(list(rfs.values()), image_size=size))
 
     st.subheader("One unit")
     names = list(rfs)
@@ -86,3 +84,6 @@ if ctx is not None:
             st.caption(f"Channel {ch}'s {h} x {w} map for this image (dark {lo:.3g}, yellow {hi:.3g}); "
                        f"red square: unit ({uy}, {ux}).")
             unit_link(ctx, layer, int(ch))
+
+    st.subheader("By layer")
+    st.html(rf_growth_html(list(rfs.values()), image_size=size))
