@@ -11,7 +11,7 @@ framework's floor, in the same run.
   page B, ...) so the machine's drift affects both alike. Read from the page's own clock
   (``performance.now()`` since navigation start, checked every animation frame): "text" is when
   all the page's text, widgets, images (loaded), component frames and tables are shown; "figures"
-  when all its Plotly figures are drawn. "All" is what the page holds once its script has
+  when all its figures (Plotly or Vega-Lite charts) are drawn. "All" is what the page holds once its script has
   finished and nothing has changed for a second. Target: each median at most 1.25x the floor
   page's median in the same run;
 * warm interactions on the open page: from the click or key press, seen inside the page, until
@@ -195,17 +195,23 @@ DRAWN = """((c) => { const p = c.querySelector('.js-plotly-plot');
     || !!p.querySelector('.main-svg .trace, .main-svg .hm, .main-svg .im, .gl-container canvas')
     || p.data.every(t => /gl|3d|splom|parcoords|mapbox|map$/.test(t.type || ''))); })"""
 
+# A Vega-Lite chart (``st.altair_chart``, ``st.line_chart``...) counts as drawn once vega-embed has
+# put its canvas (Streamlit's renderer) or SVG in the element, with a non-zero size.
+VEGA_DRAWN = """((c) => { const v = c.querySelector('canvas, svg.marks');
+  return !!v && v.getBoundingClientRect().width > 0; })"""
+
 # Recorded every animation frame from the start of a new page, on the page's own clock (ms since
 # navigation start), whenever it changes: how many of the page's parts are shown. [0] element
 # containers (text, widgets, ...; not spinners, progress bars, stale ones or skeletons, which
 # stand in for an element whose code is loading), [1] loaded images,
 # [2] loaded component frames (and the images in them), [3] drawn tables, [4] drawn Plotly
-# charts, [5] Plotly charts present, [6] parts present but not yet loaded or drawn, [7] 1 while
+# and Vega-Lite charts, [5] such charts present, [6] parts present but not yet loaded or drawn, [7] 1 while
 # the script runs. Streamlit keeps hidden stale copies of keyed charts: only shown parts count.
 RENDER_TIMELINE = """(() => { if (window !== window.top) return;
   const r = window.__render = {timeline: [], lastChange: 0, stop: false};
   const shown = (e) => e.checkVisibility({opacityProperty: true, visibilityProperty: true});
   const drawn = """ + DRAWN + """;
+  const vegaDrawn = """ + VEGA_DRAWN + """;
   const sig = () => {
     let els = 0, imgs = 0, frames = 0, grids = 0, figs = 0, plots = 0, pending = 0;
     for (const c of document.querySelectorAll('[data-testid=stElementContainer]')) {
@@ -228,6 +234,8 @@ RENDER_TIMELINE = """(() => { if (window !== window.top) return;
       if (shown(g)) { if (g.querySelector('canvas')) grids++; else pending++; }
     for (const c of document.querySelectorAll('[data-testid=stPlotlyChart]'))
       if (shown(c)) { plots++; if (drawn(c)) figs++; else pending++; }
+    for (const c of document.querySelectorAll('[data-testid=stVegaLiteChart]'))  // Altair / st.*_chart
+      if (shown(c)) { plots++; if (vegaDrawn(c)) figs++; else pending++; }
     return [els, imgs, frames, grids, figs, plots, pending, """ + SCRIPT_STATE + """ === 'notRunning' ? 0 : 1];
   };
   const tick = () => {
@@ -249,7 +257,7 @@ RENDERED = """(quiet) => { const r = window.__render, last = r && r.timeline.len
 @dataclass
 class Render:
     text: float | None = None  # ms: all text, widgets, images, frames and tables shown
-    figures: float | None = None  # ms: all Plotly figures drawn (None: the page has none)
+    figures: float | None = None  # ms: all figures (Plotly, Vega-Lite) drawn (None: the page has none)
     busy: float = 0.0
     parts: list[int] = field(default_factory=list)  # the final counts (see RENDER_TIMELINE)
     error: str | None = None
@@ -259,7 +267,7 @@ class Render:
             return ""
         els, imgs, frames, grids, figs, plots = self.parts[:6]
         s = f"{els} elements, {imgs} images, {frames} frames, {grids} tables, {figs} figures"
-        return s + (f" ({plots - figs} Plotly figures never drawn!)" if plots != figs else "")
+        return s + (f" ({plots - figs} figures never drawn!)" if plots != figs else "")
 
 
 def visit(browser, url: str, timeout_ms: int) -> Render:
@@ -308,6 +316,7 @@ def safe_visit(browser, url: str, timeout_ms: int) -> Render:
 ARM = """(text) => {
   const s = window.__act = {t0: null, text: null, settled: null, error: null};
   const drawn = """ + DRAWN + """;
+  const vegaDrawn = """ + VEGA_DRAWN + """;
   const shown = (e) => e.checkVisibility({opacityProperty: true, visibilityProperty: true});
   const textShown = () => document.body.innerText.includes(text) || Array.from(
       document.querySelectorAll('.js-plotly-plot')).some(p => shown(p)
@@ -316,7 +325,8 @@ ARM = """(text) => {
   const unsettled = () => {  // what still differs from a settled page
     const n = {stale: count('[data-testid=stElementContainer][data-stale=true]', shown),
                images: count('[data-testid=stImage] img', i => shown(i) && !(i.complete && i.naturalWidth)),
-               charts: count('[data-testid=stPlotlyChart]', c => shown(c) && !drawn(c)),
+               charts: count('[data-testid=stPlotlyChart]', c => shown(c) && !drawn(c))
+                 + count('[data-testid=stVegaLiteChart]', c => shown(c) && !vegaDrawn(c)),
                busy: count('[data-testid=stSpinner], [data-testid=stProgress], [data-testid^=stSkeleton]', shown),
                running: """ + SCRIPT_STATE + """ === 'notRunning' ? 0 : 1};
     return Object.entries(n).filter(([k, v]) => v).map(([k, v]) => k + ' ' + v).join(', ');
@@ -645,7 +655,7 @@ def main() -> None:
         fx = f / f_figs if f is not None and f_figs else None
         passed = tx <= RENDER_TARGET and (fx is None or fx <= RENDER_TARGET) and not errors
         met += passed
-        note = (f"  ({len(errors)} failed: {errors[0]})" if errors else "") + ("  (no Plotly figures)" if f is None else "")
+        note = (f"  ({len(errors)} failed: {errors[0]})" if errors else "") + ("  (no figures)" if f is None else "")
         print(f"  {p:<17} {ms(t):>8} {ms(f):>8} {tx:>6.2f}x {'-' if fx is None else f'{fx:.2f}x':>7} "
               f"{ms(med([r.busy for r in good])):>8}  {'PASS' if passed else 'FAIL'}{note}")
     for p in skipped:

@@ -126,6 +126,31 @@ def figures(at: AppTest) -> dict[str, dict]:
     return {el.key or f"#{i}": json.loads(el.proto.spec) for i, el in enumerate(at.get("plotly_chart"))}
 
 
+@dataclass
+class Chart:
+    """A Vega-Lite chart on the page (``st.altair_chart``): its spec and its datasets by name."""
+
+    spec: dict
+    data: dict[str, "pd.DataFrame"]
+
+    def frame(self, i: int = 0) -> "pd.DataFrame":
+        """The ``i``-th dataset (the layers' data, in the order the spec names them)."""
+        return list(self.data.values())[i]
+
+
+def charts(at: AppTest) -> dict[str, Chart]:
+    """The Vega-Lite charts on the page, by the key given to ``st.altair_chart`` (charts without
+    one by their position, ``"#0"``, ``"#1"``...)."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df  # noqa: PLC0415
+
+    out = {}
+    for i, el in enumerate(at.get("vega_lite_chart")):
+        key = el.proto.id.split("-", 2)[-1] if el.proto.id.startswith("$$ID-") else f"#{i}"
+        out[key] = Chart(json.loads(el.proto.spec),
+                         {d.name: convert_arrow_bytes_to_pandas_df(d.data.data) for d in el.proto.datasets})
+    return out
+
+
 def clickable_images(at: AppTest) -> dict[str, np.ndarray]:
     """The pictures of the page's click-to-choose images (streamlit-image-coordinates, sent as a
     PNG data URI) as ``(H, W, 3) uint8`` arrays, by the key given to the component."""

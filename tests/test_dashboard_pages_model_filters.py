@@ -3,7 +3,6 @@ checkpoint, plus one with training snapshots and one whose first convolution is 
 
 from __future__ import annotations
 
-import base64
 import shutil
 
 import numpy as np
@@ -19,17 +18,9 @@ from cnnviz.inspect.filters import first_layer_filters
 from cnnviz.train import train_checkpoint
 
 from dashboard_fixtures import (  # noqa: F401 (fixtures)
-    SIZE, _point_dashboard, clickable_images, dashboard_env, dashboard_env_no_data, errors, figures, open_page,
+    SIZE, _point_dashboard, charts, clickable_images, dashboard_env, dashboard_env_no_data, errors, figures, open_page,
     markdown_table, tiny_dashboard,
 )
-
-
-def array(v) -> np.ndarray:
-    """A Plotly JSON array: a plain list, or numpy's typed form ``{dtype, bdata, shape}``."""
-    if isinstance(v, dict):
-        shape = tuple(int(s) for s in str(v["shape"]).split(",")) if "shape" in v else (-1,)
-        return np.frombuffer(base64.b64decode(v["bdata"]), np.dtype(v["dtype"])).reshape(shape)
-    return np.asarray(v)
 
 
 def grid(at) -> np.ndarray:
@@ -66,10 +57,11 @@ def test_model_page_without_data(dashboard_env_no_data):
     rf = np.array([float(r["receptive field (px)"]) for r in table if r["receptive field (px)"]])
     assert len(rf) and (np.diff(rf) >= 0).all()  # receptive fields only grow with depth
 
-    curves = figures(at)["#0"]
-    names = [t["name"] for t in curves["data"]]
-    assert names[0] == "train accuracy (augmented)" and "train loss" in names
-    assert len(array(curves["data"][0]["x"])) == len(ckpt.meta.history)
+    curves = charts(at)["#0"]
+    acc, loss = curves.frame(0), curves.frame(1)
+    assert acc["curve"].iloc[0] == "train accuracy (augmented)" and set(loss["curve"]) == {"train loss"}
+    assert list(loss["epoch"]) == [h["epoch"] for h in ckpt.meta.history]
+    assert not figures(at)  # no Plotly on the page
     assert not at.info  # nothing asks for data on this page
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from cnnviz.figures.training import training_curves_figure
+from cnnviz.figures.training import training_curves_chart
 from cnnviz.inspect.architecture import architecture_summary, parameter_count
 from cnnviz.models import get_model
 from cnnviz.models.base import CNN
@@ -54,8 +54,13 @@ def test_summary_covers_every_layer_of_a_registered_model():
 def test_training_curves_from_history_rows():
     history = [{"epoch": 1, "train_acc": 0.5, "val_acc": 0.4, "train_loss": 1.2},
                {"epoch": 2, "train_acc": 0.7, "val_acc": 0.6, "train_loss": 0.9}]
-    fig = training_curves_figure(history)
-    assert [t.name for t in fig.data] == ["train accuracy (augmented)", "validation accuracy", "train loss"]
-    assert list(fig.data[1].y) == [0.4, 0.6] and list(fig.data[2].x) == [1, 2] and fig.data[2].yaxis == "y2"
-    no_val = training_curves_figure([{"epoch": 1, "train_acc": 0.5, "val_acc": None, "train_loss": 1.0}])
-    assert [t.name for t in no_val.data] == ["train accuracy (augmented)", "train loss"]
+    chart = training_curves_chart(history)
+    acc, loss = chart.layer[0].data, chart.layer[1].data
+    assert list(acc["curve"].unique()) == ["train accuracy (augmented)", "validation accuracy"]
+    assert list(acc[acc["curve"] == "validation accuracy"]["value"]) == [0.4, 0.6]
+    assert list(loss["epoch"]) == [1, 2] and list(loss["value"]) == [1.2, 0.9]
+    spec = chart.to_dict()
+    assert spec["resolve"] == {"scale": {"y": "independent"}}  # loss on its own (right) axis
+    assert spec["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    no_val = training_curves_chart([{"epoch": 1, "train_acc": 0.5, "val_acc": None, "train_loss": 1.0}])
+    assert list(no_val.layer[0].data["curve"]) == ["train accuracy (augmented)"]

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard.state import sidebar
 from dashboard.widgets import static_table
-from cnnviz.figures.training import training_curves_figure
+from cnnviz.figures.training import training_curves_chart
 from cnnviz.inspect.architecture import architecture_summary, parameter_count
 
 
@@ -38,8 +38,7 @@ if ctx is not None:
                 "no training history or metrics (`cnnviz evaluate CHECKPOINT --data DIR` measures it).")
     if m.history:
         st.subheader("Training curves")
-        fig = training_curves_figure(m.history)
-        st.plotly_chart(fig, width="stretch")
+        st.altair_chart(training_curves_chart(m.history), width="stretch", key="m_curves")
         info = m.info
         st.caption(f"Trained {len(m.history)} epochs in {info.get('train_seconds', '?')} s on "
                    f"{info.get('runtime', '?')}; {info.get('train_images', '?')} training images, "
