@@ -12,7 +12,7 @@ import torch
 from cnnviz.inspect.attribution import METHODS, default_grad_cam_layer
 from cnnviz.inspect.sanity import randomisation_layers
 
-from dashboard_fixtures import dashboard_env, errors, figures, open_page, tiny_dashboard  # noqa: F401 (fixtures)
+from dashboard_fixtures import charts, dashboard_env, errors, figures, open_page, tiny_dashboard  # noqa: F401 (fixtures)
 
 
 def values(v) -> np.ndarray:
@@ -31,10 +31,13 @@ def test_trust_panel_faithfulness_sanity_and_held_out_average(dashboard_env):
     before = {k: v.clone() for k, v in ckpt.model.state_dict().items()}
     assert at.selectbox(key="attr_layer").value == default_grad_cam_layer(ckpt.model)
 
-    faith = figures(at)["attr_faith"]
-    assert len(faith["data"]) == 2 * (len(METHODS) + 2)  # deletion + insertion per method and baseline
-    names = [t["name"].split(":")[0] for t in faith["data"]][::2]
-    assert names[-2:] == ["random map (baseline)", "Sobel edges (baseline)"]
+    faith = charts(at)["#0"]
+    deletion, insertion = faith.frame(0), faith.frame(1)  # the two panels
+    for panel in (deletion, insertion):  # a curve per method and baseline
+        names = list(dict.fromkeys(m.split(":")[0] for m in panel["map"]))
+        assert len(names) == len(METHODS) + 2 and names[-2:] == ["random map (baseline)", "Sobel edges (baseline)"]
+        assert panel[panel["baseline"]]["map"].str.contains("baseline").all()  # baselines dashed
+        assert panel["probability"].between(0, 1).all()
     assert any("beat both baseline maps" in m.value for m in at.markdown)
     assert "attr_sanity_curve" not in figures(at)  # the sanity check waits for its button
 
@@ -53,7 +56,7 @@ def test_trust_panel_faithfulness_sanity_and_held_out_average(dashboard_env):
     assert not at.exception, errors(at)
     table = at.dataframe[-1].value
     assert list(table["method"]) == list(METHODS) + ["random", "sobel"]
-    assert {"attr_avg_faith", "attr_avg_sanity"} <= set(figures(at))
+    assert "attr_avg_sanity" in figures(at) and len(charts(at)) == 2  # this image's curves, then the mean ones
     assert any("3 test images" in c.value for c in at.caption)
 
     after = ckpt.model.state_dict()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnnviz.figures.attribution import attribution_figure, colorize, overlay
+from cnnviz.figures.attribution import attribution_panels, colorize, overlay
 from cnnviz.inputs import Normalization
 from cnnviz.inspect.attribution import (
     METHODS, Attribution, attribute, attribution_maps, default_grad_cam_layer, occlusion_geometry,
@@ -301,11 +301,13 @@ def test_overlay_shape_dtype_and_alpha_ends():
         overlay(img, heat, colormap="nope")
 
 
-def test_attribution_figure_has_input_and_one_panel_per_method():
+def test_attribution_panels_have_input_and_one_overlay_per_method():
     model = QuadrantNet()
-    out = attribute(model, two_patches(), IDENTITY, 1, methods=("saliency", "grad_cam", "guided_backprop"))
-    fig = attribution_figure(two_patches(), out)
-    assert isinstance(fig, go.Figure)
-    assert [t.type for t in fig.data] == ["image"] * 4
-    titles = [a.text for a in fig.layout.annotations]
-    assert titles[:4] == ["input", "Saliency", "Grad-CAM (act)", "Guided backprop"]
+    img = two_patches()
+    out = attribute(model, img, IDENTITY, 1, methods=("saliency", "grad_cam", "guided_backprop"))
+    panels = attribution_panels(img, out, alpha=0.5, colormap="jet", panel_px=3 * img.shape[1])
+    assert panels.titles == ["input", "Saliency", "Grad-CAM (act)", "Guided backprop"]
+    assert len(panels.pictures) == 4 and all(p.shape == (3 * img.shape[0], 3 * img.shape[1], 3) for p in panels.pictures)
+    np.testing.assert_array_equal(panels.pictures[0][::3, ::3], img)  # whole-pixel enlargement, no blur
+    np.testing.assert_array_equal(panels.pictures[2][::3, ::3], overlay(img, out["grad_cam"].map, 0.5, "jet"))
+    assert panels.notes == []

@@ -1,16 +1,16 @@
-"""Pictures of attribution maps: a heat-map overlay as a uint8 array, and a Plotly row of them."""
+"""Pictures of attribution maps: a heat-map overlay as a uint8 array, and a titled row of them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from ..inspect.attribution import Attribution
+from .clicks import enlarge
 
-__all__ = ["COLORMAPS", "attribution_figure", "colorize", "overlay"]
+__all__ = ["COLORMAPS", "AttributionPanels", "attribution_panels", "colorize", "overlay"]
 
 TITLES = {
     "saliency": "Saliency",
@@ -66,33 +66,30 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, colormap: s
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
-def attribution_figure(image: np.ndarray, attributions: Mapping[str, Attribution], alpha: float = 0.5,
-                       colormap: str = "jet", panel_px: int = 220, title: str | None = None) -> go.Figure:
-    """One row: the input, then one overlay per method (in the mapping's order), titled.
+@dataclass
+class AttributionPanels:
+    """A row of pictures: the input, then one overlay per method; a title under each, and the
+    methods' notes (each marked with a dagger in its title)."""
+
+    pictures: list[np.ndarray]
+    titles: list[str]
+    notes: list[str]
+
+
+def attribution_panels(image: np.ndarray, attributions: Mapping[str, Attribution], alpha: float = 0.5,
+                       colormap: str = "jet", panel_px: int = 220) -> AttributionPanels:
+    """The input, then one overlay per method (in the mapping's order), each enlarged by whole
+    pixels (sharp, no blur) to at least ``panel_px`` wide, titled with the method (and its layer).
 
     ``image``: ``(H, W, 3) uint8``, the image the attributions were computed on. Methods with a
-    note (e.g. guided backprop on a network without activation modules) get a dagger in their title and the note below.
-    """
-    items = list(attributions.values())
-    titles, notes = ["input"], []
-    for a in items:
+    note (e.g. guided backprop on a network without activation modules) get a dagger in their
+    title and the note in ``notes``."""
+    titles, notes, pictures = ["input"], [], [enlarge(np.asarray(image), panel_px)[0]]
+    for a in attributions.values():
         t = TITLES.get(a.method, a.method) + (f" ({a.layer})" if a.layer else "")
         if a.note:
             notes.append(f"\u2020 {TITLES.get(a.method, a.method)}: {a.note}")
             t += " \u2020"
         titles.append(t)
-    fig = make_subplots(rows=1, cols=1 + len(items), subplot_titles=titles, horizontal_spacing=0.02)
-    fig.add_trace(go.Image(z=np.asarray(image), hoverinfo="skip"), row=1, col=1)
-    for i, a in enumerate(items, start=2):
-        fig.add_trace(go.Image(z=overlay(image, a.map, alpha, colormap), name=a.method,
-                               hovertemplate=f"{a.method}<br>x %{{x}}, y %{{y}}<extra></extra>"),
-                      row=1, col=i)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    bottom = 30 + 18 * len(notes)
-    fig.update_layout(width=panel_px * (1 + len(items)), height=panel_px + 40 + bottom + (30 if title else 0),
-                      margin=dict(l=10, r=10, t=40 + (30 if title else 0), b=bottom), title=title)
-    for k, text in enumerate(notes):
-        fig.add_annotation(text=text, xref="paper", yref="paper", x=0, y=0, yshift=-18 * (k + 1),
-                           xanchor="left", yanchor="top", showarrow=False, font=dict(size=11))
-    return fig
+        pictures.append(enlarge(overlay(image, a.map, alpha, colormap), panel_px)[0])
+    return AttributionPanels(pictures, titles, notes)

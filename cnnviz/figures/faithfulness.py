@@ -1,17 +1,18 @@
-"""Pictures of faithfulness: deletion and insertion curves, one line per method or baseline map."""
+"""Charts of faithfulness: deletion and insertion curves, one line per method or baseline map (a
+Vega-Lite chart, Altair: a page draws it for a fraction of a Plotly figure's cost)."""
 
 from __future__ import annotations
 
 from typing import Mapping
 
+import altair as alt
 import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+import pandas as pd
 
 from ..inspect.faithfulness import FaithfulnessReport
 from .attribution import TITLES
 
-__all__ = ["faithfulness_figure", "report_curves"]
+__all__ = ["faithfulness_chart", "report_curves"]
 
 _BASELINE_TITLES = {"random": "random map (baseline)", "sobel": "Sobel edges (baseline)"}
 
@@ -20,35 +21,39 @@ def _title(name: str) -> str:
     return TITLES.get(name) or _BASELINE_TITLES.get(name, name)
 
 
-def faithfulness_figure(fractions: np.ndarray, deletion: Mapping[str, np.ndarray],
-                        insertion: Mapping[str, np.ndarray], title: str = "") -> go.Figure:
+def faithfulness_chart(fractions: np.ndarray, deletion: Mapping[str, np.ndarray],
+                       insertion: Mapping[str, np.ndarray], title: str = "") -> alt.HConcatChart:
     """Two panels over the fraction of pixels changed: deletion (the target's probability as the
     most important pixels go; lower area = more faithful) and insertion (as they come back on the
-    mean-colour image; higher area = more faithful). Legend entries carry the areas. Baselines are
-    dashed."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["Deletion (lower area is better)",
-                                                        "Insertion (higher area is better)"])
-    x = np.asarray(fractions)
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#7f7f7f", "#bcbd22"]
-    for j, name in enumerate(deletion):
-        colour = palette[j % len(palette)]
-        dash = "dash" if name in _BASELINE_TITLES else "solid"
-        for col, curves in ((1, deletion), (2, insertion)):
-            y = np.asarray(curves[name])
+    mean-colour image; higher area = more faithful). Each panel's legend carries the areas;
+    baselines are dashed; hover gives the values."""
+    x = np.asarray(fractions, np.float64)
+    names = list(deletion)
+    panels = []
+    for curves, head in ((deletion, "Deletion (lower area is better)"), (insertion, "Insertion (higher area is better)")):
+        rows, labels = [], []
+        for name in names:
+            y = np.asarray(curves[name], np.float64)
             area = float(((y[1:] + y[:-1]) / 2 * np.diff(x)).sum())
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=colour, dash=dash),
-                                     name=f"{_title(name)}: {area:.3f}", legendgroup=f"{name}{col}",
-                                     legend="legend" if col == 1 else "legend2"), row=1, col=col)
-    fig.update_xaxes(title="fraction of pixels changed", range=[0, 1])
-    fig.update_yaxes(title="probability of the class", range=[0, 1.02], row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    fig.update_layout(width=900, height=430, title=title or None, margin=dict(l=60, r=20, t=70, b=150),
-                      legend=dict(orientation="h", x=0.0, y=-0.2, xanchor="left", yanchor="top", title="area"),
-                      legend2=dict(orientation="h", x=0.56, y=-0.2, xanchor="left", yanchor="top", title="area"))
-    return fig
+            label = f"{_title(name)}: {area:.3f}"
+            labels.append(label)
+            rows += [{"fraction": f, "probability": p, "map": label, "baseline": name in _BASELINE_TITLES}
+                     for f, p in zip(x.tolist(), y.tolist())]
+        panels.append(alt.Chart(pd.DataFrame(rows), title=head).mark_line().encode(
+            x=alt.X("fraction:Q", title="fraction of pixels changed", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("probability:Q", title="probability of the class", scale=alt.Scale(domain=[0, 1.02])),
+            color=alt.Color("map:N", sort=labels, title="area",
+                            legend=alt.Legend(orient="bottom", columns=2, labelLimit=260)),
+            strokeDash=alt.StrokeDash("baseline:N", legend=None, scale=alt.Scale(domain=[False, True],
+                                                                                 range=[[1, 0], [6, 4]])),
+            tooltip=[alt.Tooltip("map:N"), alt.Tooltip("fraction:Q", format=".2f"),
+                     alt.Tooltip("probability:Q", format=".3f")],
+        ).properties(width=360, height=260))
+    chart = alt.hconcat(*panels).resolve_scale(color="independent")
+    return chart.properties(title=title) if title else chart
 
 
 def report_curves(report: FaithfulnessReport) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """``(deletion, insertion)`` mean curves of a report, by method name, for
-    :func:`faithfulness_figure`."""
+    :func:`faithfulness_chart`."""
     return ({s.name: s.mean_deletion for s in report.scores}, {s.name: s.mean_insertion for s in report.scores})

@@ -8,8 +8,8 @@ import streamlit as st
 
 from dashboard.state import on_all_cores, Context, eval_split, progress_bar, sidebar, split_data, url_int, url_text
 from dashboard.widgets import conv_layers, pick_image, static_table
-from cnnviz.figures.attribution import COLORMAPS, TITLES, attribution_figure
-from cnnviz.figures.faithfulness import faithfulness_figure, report_curves
+from cnnviz.figures.attribution import COLORMAPS, TITLES, attribution_panels
+from cnnviz.figures.faithfulness import faithfulness_chart, report_curves
 from cnnviz.figures.sanity import sanity_curve_figure, sanity_grid_figure
 from cnnviz.inspect.attribution import METHODS, Attribution, attribute, default_grad_cam_layer
 from cnnviz.inspect.faithfulness import BASELINES, Curves, baseline_maps, deletion_insertion
@@ -77,10 +77,9 @@ def trust_panel(ctx: Context, image: np.ndarray, target: int, methods: tuple[str
     faith, sanity, average = st.tabs(["Faithfulness", "Sanity check", "Over held-out images"])
     with faith:
         names, curves = faithfulness_one(sha, image, target, methods, layer, ctx.ckpt, results)
-        st.plotly_chart(faithfulness_figure(curves.fractions, dict(zip(names, curves.deletion)),
-                                            dict(zip(names, curves.insertion)),
-                                            title=f"Deletion and insertion for '{ctx.ckpt.meta.classes[target]}'"),
-                        key="attr_faith")
+        st.altair_chart(faithfulness_chart(curves.fractions, dict(zip(names, curves.deletion)),
+                                           dict(zip(names, curves.insertion)),
+                                           title=f"Deletion and insertion for '{ctx.ckpt.meta.classes[target]}'"))
         beat = [TITLES[m] for i, m in enumerate(methods)
                 if curves.deletion_auc[i] < curves.deletion_auc[len(methods):].min()
                 and curves.insertion_auc[i] > curves.insertion_auc[len(methods):].max()]
@@ -114,8 +113,8 @@ def trust_panel(ctx: Context, image: np.ndarray, target: int, methods: tuple[str
                 st.dataframe(pd.DataFrame(rows)[["method", "kind", "deletion_auc", "insertion_auc"]], hide_index=True,
                              key="attr_avg_table")
                 dele, ins = report_curves(check.faithfulness)
-                st.plotly_chart(faithfulness_figure(check.faithfulness.fractions, dele, ins,
-                                                    title="Mean deletion and insertion curves"), key="attr_avg_faith")
+                st.altair_chart(faithfulness_chart(check.faithfulness.fractions, dele, ins,
+                                                   title="Mean deletion and insertion curves"))
                 st.plotly_chart(sanity_curve_figure(check.sanity), key="attr_avg_sanity")
 
 
@@ -171,6 +170,9 @@ if ctx is not None:
                 results = attributions(ctx.ckpt.sha256, image, int(target), tuple(methods), layer, ctx.ckpt)
             truth = f", true class {classes[label]}" if label is not None and label >= 0 else ""
             title = f"Evidence for '{classes[target]}' ({probs[target]:.1%}{truth}): {caption}"
-            st.plotly_chart(attribution_figure(image, results, alpha, cmap, title=title), key="attr_fig",
-                            width="content")
+            st.markdown(f"**{title}**")
+            panels = attribution_panels(image, results, alpha, cmap)
+            st.image(panels.pictures, caption=panels.titles, width=panels.pictures[0].shape[1])  # sharp
+            for note in panels.notes:
+                st.caption(note)
             trust_panel(ctx, image, int(target), tuple(methods), layer, results, caption)
