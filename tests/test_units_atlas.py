@@ -3,7 +3,6 @@ HTML page) and the dashboard's Units page."""
 
 from __future__ import annotations
 
-import base64
 
 import numpy as np
 from PIL import Image
@@ -13,15 +12,8 @@ from cnnviz.cli import main
 from cnnviz.lecture import default_feature_layer
 
 from dashboard_fixtures import (  # noqa: F401  (fixtures)
-    dashboard_env, errors, figures, open_page, tiny_dashboard,
+    charts, dashboard_env, errors, figures, open_page, tiny_dashboard,
 )
-
-
-def values(v) -> np.ndarray:
-    """A Plotly JSON array: a plain list, or numpy's typed form ``{dtype, bdata}``."""
-    if isinstance(v, dict):
-        return np.frombuffer(base64.b64decode(v["bdata"]), np.dtype(v["dtype"]))
-    return np.asarray(v)
 
 
 def test_cli_units_writes_a_png_per_channel_and_an_offline_page(tiny_dashboard, tmp_path, capsys):
@@ -67,15 +59,17 @@ def test_units_page_shows_patches_histogram_and_knockout(dashboard_env):
     at = open_page("units")
     assert not at.exception, errors(at)
     assert not at.error, errors(at)
-    figs = figures(at)
-    assert {"u_hist", "u_image", "u_knock"} <= set(figs)
-    hist = figs["u_hist"]["data"][0]
+    assert not figures(at)  # pictures and Vega-Lite charts: no Plotly to load
+    hist, knock = list(charts(at).values())
     ckpt = load_checkpoint(dashboard_env.checkpoints / "tiny.json")
     n_train = len(checkpoint_data(ckpt.meta, dashboard_env.tree, "train"))  # without its validation images
-    assert values(hist["y"]).sum() == n_train  # every training image's peak is counted once
-    knock = figs["u_knock"]["data"][0]
-    assert list(knock["x"]) == dashboard_env.classes
-    assert len(at.get("image")) == 1  # its favourite image; the top-9 and bottom-9 grids are clickable images
+    assert hist.frame(0)["images"].sum() == n_train  # every training image's peak is counted once
+    assert len(hist.frame(1)) == 1  # one mark: the top 9's lowest peak
+    assert list(knock.frame(0)["class"]) == dashboard_env.classes
+    # its favourite image and the whole image of the chosen patch; the top-9 and bottom-9 grids
+    # are clickable images
+    assert len(at.get("image")) == 2
+    assert any("red box: its " in c.value for c in at.caption)
     assert at.selectbox(key="u_whole").options[9].startswith("bottom 1: ")
 
 

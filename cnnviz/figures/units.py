@@ -1,16 +1,18 @@
-"""Figures of one unit: its top and bottom dataset patches as a grid, the distribution of its
-per-image peaks, and what knocking it out does to each class."""
+"""Figures of one unit: its top and bottom dataset patches as a grid (a picture), the
+distribution of its per-image peaks and what knocking it out does to each class (Vega-Lite
+charts, Altair: a page draws them for a fraction of a Plotly figure's cost)."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
+import altair as alt
 import numpy as np
-import plotly.graph_objects as go
+import pandas as pd
 
 from ..inspect.units import KnockoutResult
 
-__all__ = ["knockout_figure", "patch_grid", "peak_histogram_figure"]
+__all__ = ["knockout_chart", "patch_grid", "peak_histogram_chart"]
 
 
 def patch_grid(patches: Sequence[np.ndarray], cols: int = 3, cell: int = 96, gap: int = 4,
@@ -33,30 +35,34 @@ def patch_grid(patches: Sequence[np.ndarray], cols: int = 3, cell: int = 96, gap
     return out
 
 
-def peak_histogram_figure(counts: np.ndarray, edges: np.ndarray, marks: Sequence[float] = (),
-                          title: str = "") -> go.Figure:
+def peak_histogram_chart(counts: np.ndarray, edges: np.ndarray, marks: Sequence[float] = (),
+                         title: str = "", height: int = 240) -> alt.LayerChart:
     """Bars of ``counts`` over ``edges`` (from ``UnitExamples.histogram``); ``marks`` (e.g. the
-    top-9's lowest peak) as dashed vertical lines."""
-    centres = (edges[:-1] + edges[1:]) / 2
-    fig = go.Figure(go.Bar(x=centres, y=counts, width=np.diff(edges), marker_color="#4c72b0",
-                           hovertemplate="peak %{x:.2f}: %{y} images<extra></extra>"))
-    for m in marks:
-        fig.add_vline(x=float(m), line_dash="dash", line_color="#c44e52")
-    fig.update_layout(title=title, xaxis_title="the image's peak activation", yaxis_title="images",
-                      margin=dict(l=10, r=10, t=50, b=10), height=280, bargap=0)
-    return fig
+    top-9's lowest peak) as dashed red rules. Hover gives each bin's range and count."""
+    edges = np.asarray(edges, np.float64)
+    bins = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "images": np.asarray(counts, np.int64)})
+    bars = alt.Chart(bins).mark_bar(color="#4c72b0").encode(
+        x=alt.X("from:Q", title="the image's peak activation", bin="binned"), x2="to:Q",
+        y=alt.Y("images:Q", title="images"),
+        tooltip=[alt.Tooltip("from:Q", format=".2f"), alt.Tooltip("to:Q", format=".2f"), "images:Q"])
+    rules = alt.Chart(pd.DataFrame({"peak": [float(m) for m in marks]})).mark_rule(
+        color="#c44e52", strokeDash=[5, 3], size=2).encode(x="peak:Q")
+    return alt.layer(bars, rules).properties(title=title, height=height)
 
 
-def knockout_figure(result: KnockoutResult, classes: Sequence[str]) -> go.Figure:
+def knockout_chart(result: KnockoutResult, classes: Sequence[str], height: int = 280) -> alt.Chart:
     """Per-class recall change (percentage points) when the unit is zeroed: one bar per class,
-    red where the class loses."""
+    red where the class loses, green where it gains; hover gives recall before and after."""
     change = np.nan_to_num(result.recall_change) * 100
-    fig = go.Figure(go.Bar(
-        x=list(classes), y=change, marker_color=["#c44e52" if v < 0 else "#55a868" for v in change],
-        customdata=np.stack([result.recall_before * 100, result.recall_after * 100], axis=1),
-        hovertemplate="%{x}: %{customdata[0]:.1f}% -> %{customdata[1]:.1f}% (%{y:+.1f} points)<extra></extra>"))
+    df = pd.DataFrame({"class": list(classes), "change": change, "before": result.recall_before * 100,
+                       "after": result.recall_after * 100, "loses": change < 0})
     chans = ", ".join(map(str, result.channels))
-    fig.update_layout(title=f"Recall change per class with {result.layer} channel {chans} zeroed "
-                            f"(accuracy {result.accuracy_before:.1%} -> {result.accuracy_after:.1%})",
-                      yaxis_title="recall change (points)", margin=dict(l=10, r=10, t=50, b=10), height=320)
-    return fig
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("class:N", sort=list(classes), title=None),
+        y=alt.Y("change:Q", title="recall change (points)"),
+        color=alt.Color("loses:N", legend=None, scale=alt.Scale(domain=[True, False], range=["#c44e52", "#55a868"])),
+        tooltip=["class:N", alt.Tooltip("before:Q", format=".1f", title="recall before (%)"),
+                 alt.Tooltip("after:Q", format=".1f", title="recall after (%)"),
+                 alt.Tooltip("change:Q", format="+.1f", title="change (points)")],
+    ).properties(title=f"Recall change per class with {result.layer} channel {chans} zeroed "
+                       f"(accuracy {result.accuracy_before:.1%} -> {result.accuracy_after:.1%})", height=height)

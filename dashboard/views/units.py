@@ -12,9 +12,9 @@ from dashboard.state import on_all_cores, Context, eval_split, features, need_da
 from dashboard.widgets import conv_layers, pick_layer
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import ImageDataset
-from cnnviz.figures.receptive_field import receptive_field_figure
+from cnnviz.figures.clicks import enlarge, outline
 from cnnviz.figures.pictures import tile_at
-from cnnviz.figures.units import knockout_figure, patch_grid, peak_histogram_figure
+from cnnviz.figures.units import knockout_chart, patch_grid, peak_histogram_chart
 from cnnviz.inspect.receptive_field import LayerRF, layer_rf
 from cnnviz.inspect.units import KnockoutResult, UnitExamples, cached_unit_examples, knockout, unit_crop, unit_importance, unit_patch
 from cnnviz.inspect.visualise import cached_visualisation
@@ -122,9 +122,9 @@ if ctx is not None:
                              "u_bottom", K)
             with c3:
                 counts, edges = ex.histogram(channel)
-                st.plotly_chart(peak_histogram_figure(counts, edges, [ex.peak[top[-1], channel]],
-                                                      title=f"Peaks over {len(train):,} training images"),
-                                key="u_hist", width="stretch")
+                st.altair_chart(peak_histogram_chart(counts, edges, [ex.peak[top[-1], channel]],
+                                                     title=f"Peaks over {len(train):,} training images"),
+                                width="stretch")
                 shown = np.concatenate([top, bottom])
                 pick = st.selectbox("Whole image", range(2 * K), key="u_whole",
                                     format_func=lambda j: f"{'top' if j < K else 'bottom'} {j % K + 1}: "
@@ -132,18 +132,18 @@ if ctx is not None:
                 i = int(shown[pick])
                 y, x = ex.peak_at(i, channel)
                 crop = unit_crop(rf, y, x, meta.input_size)
-                st.plotly_chart(receptive_field_figure(train.images[i], crop.box,
-                                                       title=f"peak at unit ({y}, {x}): {rf.size[0]:.0f} px field"),
-                                key="u_image", width="stretch")
+                big, factor = enlarge(train.images[i], 256)
+                st.image(outline(big, crop.box, factor, thickness=max(2, factor // 3)), width="content")
                 st.caption(f"{'top' if pick < K else 'bottom'} {pick % K + 1}: {train.ids[i]} "
-                           f"({meta.classes[train.labels[i]]}), peak {ex.peak[i, channel]:.2f}")
+                           f"({meta.classes[train.labels[i]]}), peak {ex.peak[i, channel]:.2f} at unit ({y}, {x}); "
+                           f"red box: its {rf.size[0]:.0f} px field")
             st.subheader("Knock-out")
             split = eval_split(ctx)
             got = features(ctx, split)  # the intact logits, cached with the penultimate features
             held = got[0] if got is not None else None
             if held is not None and len(held) and held.labelled:
                 res = knock(ctx.ckpt.sha256, str(ctx.data), split, layer, channel, ctx.ckpt, held, got[1].logits)
-                st.plotly_chart(knockout_figure(res, meta.classes), key="u_knock", width="stretch")
+                st.altair_chart(knockout_chart(res, meta.classes), width="stretch")
                 st.caption(f"On {len(held):,} {split} images; the zeroing is a hook on a private copy of the "
                            "model, so other sessions are unaffected.")
                 target = st.selectbox("Which units does this class need?", range(len(meta.classes)),
