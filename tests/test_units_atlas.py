@@ -3,7 +3,6 @@ HTML page) and the dashboard's Units page."""
 
 from __future__ import annotations
 
-
 import numpy as np
 from PIL import Image
 
