@@ -133,6 +133,11 @@ class Chart:
     spec: dict
     data: dict[str, "pd.DataFrame"]
 
+    @property
+    def title(self) -> str:
+        t = self.spec.get("title", "")
+        return t.get("text", "") if isinstance(t, dict) else str(t)
+
     def frame(self, i: int = 0) -> "pd.DataFrame":
         """The ``i``-th dataset (the layers' data, in the order the spec names them)."""
         return list(self.data.values())[i]
@@ -149,6 +154,13 @@ def charts(at: AppTest) -> dict[str, Chart]:
         out[key] = Chart(json.loads(el.proto.spec),
                          {d.name: convert_arrow_bytes_to_pandas_df(d.data.data) for d in el.proto.datasets})
     return out
+
+
+def chart_titled(at: AppTest, part: str) -> Chart:
+    """The (first) Vega-Lite chart whose title holds ``part``."""
+    found = [c for c in charts(at).values() if part in c.title]
+    assert found, f"no chart titled with {part!r}: {[c.title for c in charts(at).values()]}"
+    return found[0]
 
 
 def clickable_images(at: AppTest) -> dict[str, np.ndarray]:

@@ -12,13 +12,14 @@ from cnnviz.inspect.features import cached_features
 
 from conftest import COLORS
 from dashboard_fixtures import (  # noqa: F401 (fixtures)
-    csv_rows, dashboard_env, dashboard_env_no_data, downloads, encoded, errors, figures, open_page, tiny_dashboard,
-    title,
+    chart_titled, charts, csv_rows, dashboard_env, dashboard_env_no_data, downloads, encoded, errors, figures,
+    markdown_table, open_page, tiny_dashboard, title,
 )
 
 
-def image_traces(fig: dict) -> int:
-    return sum(t.get("type") == "image" for t in fig["data"])
+def pictures(at) -> int:
+    """How many pictures the page shows (an ``st.image`` of a list counts each)."""
+    return sum(len(im.proto.imgs) for im in at.image)
 
 
 @pytest.mark.parametrize("page", ["neighbours", "mistakes"])
@@ -32,33 +33,35 @@ def test_page_without_data_says_how_to_get_it(dashboard_env_no_data, page):
 def test_neighbours_k_metric_projection_and_purity(dashboard_env):
     at = open_page("neighbours")
     assert not at.exception, errors(at)
-    figs = figures(at)
+    assert not figures(at)  # pictures and Vega-Lite charts: no Plotly to load
     k = at.slider(key="nn_k").value
-    assert image_traces(figs["nn_fig"]) == 1 + 2 * k  # query + k feature + k pixel neighbours
-    assert {"nn_map", "nn_purity"} <= set(figs)
+    assert pictures(at) == 1 + 2 * k  # query + k feature + k pixel neighbours
+    assert markdown_table(at, "top predictions")[0]["probability"].endswith("%")
+    assert chart_titled(at, "PCA of ").frame()["row"].tolist() == list(range(2 * len(dashboard_env.classes)))
     assert at.query_params["img"].isdigit()
 
     at.slider(key="nn_k").set_value(2).run()
     assert not at.exception, errors(at)
-    assert image_traces(figures(at)["nn_fig"]) == 5
+    assert pictures(at) == 5
     assert at.query_params["k"] == "2"
 
-    purity = figures(at)["nn_purity"]  # features beside raw pixels, by default
-    assert [t["name"].split(" (")[0] for t in purity["data"]] == ["penultimate features", "raw pixels"]
+    purity = chart_titled(at, "-nearest-neighbour purity by class")  # features beside raw pixels, by default
+    spaces = list(dict.fromkeys(purity.frame(0)["space"]))
+    assert [s.split(" (")[0] for s in spaces] == ["penultimate features", "raw pixels"]
     at.toggle(key="nn_pix").set_value(False).run()
     assert not at.exception, errors(at)
-    assert len(figures(at)["nn_purity"]["data"]) == 1
+    assert chart_titled(at, "-nearest-neighbour purity by class").frame(0)["space"].str.startswith("penultimate").all()
 
     at.selectbox(key="nn_metric").set_value("cosine").run()
     assert not at.exception, errors(at)
-    assert "cosine" in title(figures(at)["nn_purity"])
+    assert "cosine" in chart_titled(at, "-nearest-neighbour purity by class").title
 
     at.radio(key="nn_proj").set_value("tsne").run()
     assert not at.exception, errors(at)
-    assert title(figures(at)["nn_map"]).startswith("t-SNE")
+    chart_titled(at, "t-SNE of ")
     at.radio(key="nn_proj").set_value("umap").run()
     assert not at.exception, errors(at)
-    assert title(figures(at)["nn_map"]).split(" of ")[0] in ("UMAP", "Spectral embedding")
+    assert any(c.title.split(" of ")[0] in ("UMAP", "Spectral embedding") for c in charts(at).values())
 
 
 def test_neighbours_random_image_and_upload(dashboard_env):
@@ -76,9 +79,8 @@ def test_neighbours_random_image_and_upload(dashboard_env):
     at.radio(key="nn_src").set_value("upload").run()
     at.file_uploader(key="nn_upload").set_value(("mine.png", encoded(COLORS["green"]), "image/png")).run()
     assert not at.exception, errors(at)
-    fig = figures(at)["nn_fig"]
-    assert image_traces(fig) == 1 + 2 * at.slider(key="nn_k").value
-    assert "mine.png" in title(fig)
+    assert pictures(at) == 1 + 2 * at.slider(key="nn_k").value
+    assert any(c.startswith("mine.png") for im in at.image for c in im.captions)
 
 
 def test_mistakes_cells_show_their_images(dashboard_env):
@@ -170,4 +172,4 @@ def test_predict_folder_gives_competition_csv(dashboard_env, downloads):
 def test_neighbours_page_opens_the_image_of_a_mistakes_link(dashboard_env):
     at = open_page("neighbours", {"img": "4", "model": "tiny"})
     assert not at.exception, errors(at)
-    assert title(figures(at)["nn_fig"]).startswith("test #4:")
+    assert at.image[0].proto.imgs[0].caption.startswith("test #4:")  # the query image

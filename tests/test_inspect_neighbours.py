@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnviz.figures.neighbours import neighbours_figure, purity_figure
+from cnnviz.figures.neighbours import neighbours_figure, purity_chart
 from cnnviz.inspect.neighbours import NeighbourIndex, neighbour_purity, pixel_vectors
 
 
@@ -127,16 +127,17 @@ def test_neighbour_figures_have_one_trace_per_panel():
     assert len(neighbours_figure(img, top[:2], near[:1]).data) == 3
     eye = np.eye(3, dtype=np.float32)
     res = neighbour_purity(eye, [0, 1, 2], eye, [0, 1, 2], k=1)
-    assert len(purity_figure(res, ["a", "b", "c"]).data) == 1
+    assert set(purity_chart(res, ["a", "b", "c"]).layer[0].data["space"]) == {"penultimate features (overall 100.0%)"}
 
 
 def test_purity_figure_compares_feature_and_pixel_space():
     eye = np.eye(3, dtype=np.float32)
     feats = neighbour_purity(eye, [0, 1, 2], eye, [0, 1, 2], k=1)  # every neighbour right
     pixels = neighbour_purity(eye, [0, 1, 2], eye[[1, 0, 2]], [0, 1, 2], k=1)  # two of three wrong
-    fig = purity_figure(feats, ["a", "b", "c"], pixels=pixels)
-    assert [t.type for t in fig.data] == ["bar", "bar"]
-    assert list(fig.data[0].y) == [1.0, 1.0, 1.0] and list(fig.data[1].y) == [0.0, 0.0, 1.0]
-    assert fig.data[0].name == "penultimate features (overall 100.0%)"
-    assert fig.data[1].name == "raw pixels (overall 33.3%)"
-    assert fig.layout.barmode == "group"
+    chart = purity_chart(feats, ["a", "b", "c"], pixels=pixels)
+    bars, overall = chart.layer[0].data, chart.layer[1].data
+    by_space = {space: list(g["purity"]) for space, g in bars.groupby("space", sort=False)}
+    assert by_space == {"penultimate features (overall 100.0%)": [1.0, 1.0, 1.0],
+                        "raw pixels (overall 33.3%)": [0.0, 0.0, 1.0]}
+    assert list(overall["overall"]) == pytest.approx([1.0, 1 / 3])  # the dashed rules
+    assert chart.to_dict()["layer"][0]["encoding"]["xOffset"]["field"] == "space"  # grouped bars

@@ -7,7 +7,7 @@ import base64
 import numpy as np
 import pytest
 
-from cnnviz.figures.projection import projection_figure, thumbnails_b64
+from cnnviz.figures.projection import projection_chart, rows_in_box, thumbnails_b64
 from cnnviz.inspect.projection import Projection, project
 
 
@@ -67,20 +67,28 @@ def test_bad_input_is_refused():
         project(np.zeros((5, 3)), "pca", labels=np.zeros(4))
 
 
-def test_projection_figure_has_a_trace_per_class_with_thumbnails_and_hover():
+def test_projection_chart_has_a_colour_per_class_and_both_selections():
     x, labels = blobs(n_per=4, dim=5)
     proj = project(x, "pca", labels=labels)
-    images = np.random.default_rng(2).integers(0, 256, (12, 40, 20, 3), dtype=np.uint8)
-    fig = projection_figure(proj, ["cat", "dog", "frog"], images=images, ids=[f"id{i}" for i in range(12)])
-    assert len(fig.data) == 3 and [t.name for t in fig.data] == ["cat", "dog", "frog"]
-    first = fig.data[1]
-    assert first.hovertext[0] == "id4<br>dog"
-    row, uri = first.customdata[0]
-    assert row == 4 and uri.startswith("data:image/png;base64,")
-    png = base64.b64decode(uri.split(",", 1)[1])
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    unlabelled = projection_figure(Projection(proj.xy, "pca", None))
-    assert len(unlabelled.data) == 1
+    chart = projection_chart(proj, ["cat", "dog", "frog"], ids=[f"id{i}" for i in range(12)])
+    df = chart.data
+    assert list(df["row"]) == list(range(12)) and df.loc[4, "id"] == "id4" and df.loc[4, "class"] == "dog"
+    np.testing.assert_allclose(df[["x", "y"]].to_numpy(), proj.xy, rtol=1e-6)
+    spec = chart.to_dict()
+    assert spec["title"] == "PCA of 12 points"
+    assert spec["encoding"]["color"]["sort"] == ["cat", "dog", "frog"]
+    assert {p["name"] for p in spec["params"]} == {"pick", "box"}
+    unlabelled = projection_chart(Projection(proj.xy, "pca", None))
+    assert set(unlabelled.data["class"]) == {"points"}
+    with pytest.raises(ValueError, match="3 ids for 12 points"):
+        projection_chart(proj, ids=["a", "b", "c"])
+
+
+def test_rows_in_box_are_the_points_inside_it():
+    proj = Projection(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.5], [3.0, 3.0]], np.float32), "pca", None)
+    assert rows_in_box(proj, {"x": [0.5, 2.5], "y": [0.0, 1.0]}) == [1, 2]
+    assert rows_in_box(proj, {"x": [2.5, 0.5], "y": [1.0, 0.0]}) == [1, 2]  # either order
+    assert rows_in_box(proj, {"x": [0.5, 2.5]}) == [] and rows_in_box(proj, {}) == [] and rows_in_box(proj, None) == []
 
 
 def test_thumbnails_are_shrunk_to_the_size_asked():

@@ -1,10 +1,13 @@
-"""Nearest-neighbour figures: AlexNet's figure 4 for one image, and neighbour purity per class."""
+"""Nearest-neighbour figures: AlexNet's figure 4 for one image (a Plotly figure, for the lecture
+deck), and neighbour purity per class (a Vega-Lite chart, Altair, for pages)."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
+import altair as alt
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -89,28 +92,27 @@ def neighbours_figure(
     return fig
 
 
-def purity_figure(result: PurityResult, classes: Sequence[str], pixels: PurityResult | None = None) -> go.Figure:
+def purity_chart(result: PurityResult, classes: Sequence[str], pixels: PurityResult | None = None,
+                 height: int = 300) -> alt.LayerChart:
     """Bar per class of mean neighbour purity (fraction of the ``k`` nearest training images that
-    share the test image's class), with the overall mean as a dashed line. With ``pixels`` (the
-    same measure in raw pixel space), grouped bars compare the two spaces, one trace each."""
+    share the test image's class), with the overall mean as a dashed rule. With ``pixels`` (the
+    same measure in raw pixel space), grouped bars compare the two spaces (grey: pixels)."""
     names = list(classes)[: len(result.per_class)]
-    spaces = [("penultimate features", result, "#1f77b4")]
-    if pixels is not None:
-        spaces.append(("raw pixels", pixels, "#aaaaaa"))
-    fig = go.Figure()
-    for label, res, color in spaces:
-        per = np.asarray(res.per_class, np.float64)[: len(names)]
-        fig.add_bar(x=names, y=np.nan_to_num(per, nan=0.0), name=f"{label} (overall {res.overall:.1%})",
-                    marker_color=color, customdata=np.asarray(res.support[: len(names)]),
-                    hovertemplate=f"{label}<br>" + "%{x}: %{y:.1%} of neighbours share the class"
-                                  "<br>%{customdata} test images<extra></extra>")
-        fig.add_hline(y=res.overall, line_dash="dash", line_color=color,
-                      annotation_text=f"{label}: overall {res.overall:.1%}", annotation_position="top right")
+    spaces = [("penultimate features", result)] + ([("raw pixels", pixels)] if pixels is not None else [])
+    labels = [f"{label} (overall {res.overall:.1%})" for label, res in spaces]
+    bars = pd.DataFrame([{"class": c, "space": lab, "purity": float(np.nan_to_num(res.per_class[i], nan=0.0)),
+                          "test images": int(res.support[i])}
+                         for lab, (_, res) in zip(labels, spaces) for i, c in enumerate(names)])
+    overall = pd.DataFrame({"space": labels, "overall": [res.overall for _, res in spaces]})
+    colour = alt.Color("space:N", title=None, sort=labels, legend=alt.Legend(orient="bottom") if pixels else None,
+                       scale=alt.Scale(domain=labels, range=["#1f77b4", "#aaaaaa"][: len(labels)]))
+    chart = alt.Chart(bars).mark_bar().encode(
+        x=alt.X("class:N", sort=names, title=None, axis=alt.Axis(labelAngle=-45 if len(names) > 8 else 0)),
+        xOffset=alt.XOffset("space:N", sort=labels), y=alt.Y("purity:Q", title="same-class neighbours",
+                                                             scale=alt.Scale(domain=[0, 1.05]),
+                                                             axis=alt.Axis(format="%")),
+        color=colour, tooltip=["space:N", "class:N", alt.Tooltip("purity:Q", format=".1%"), "test images:Q"])
+    rules = alt.Chart(overall).mark_rule(strokeDash=[5, 3]).encode(y="overall:Q", color=colour)
     where = result.metric if pixels is None else f"features {result.metric}, pixels {pixels.metric}"
-    fig.update_layout(
-        title=f"{result.k}-nearest-neighbour purity by class ({where})",
-        yaxis=dict(range=[0, 1.05], tickformat=".0%", title="same-class neighbours"),
-        xaxis=dict(tickangle=-45 if len(names) > 8 else 0, automargin=True),
-        barmode="group", showlegend=pixels is not None, legend=dict(orientation="h", y=-0.25),
-    )
-    return fig
+    return alt.layer(chart, rules).properties(
+        title=f"{result.k}-nearest-neighbour purity by class ({where})", height=height)

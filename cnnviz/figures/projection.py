@@ -1,4 +1,5 @@
-"""Scatter of a 2-D projection, one colour per class, each point carrying its image thumbnail."""
+"""Scatter of a 2-D projection, one colour per class, clickable and box-selectable (a Vega-Lite
+chart), and PNG thumbnails of images as data URIs."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import base64
 import io
 from typing import Sequence
 
+import altair as alt
 import numpy as np
-import plotly.graph_objects as go
+import pandas as pd
 from PIL import Image
 
 from ..inspect.projection import Projection
@@ -32,59 +34,41 @@ def thumbnails_b64(images: np.ndarray, size: int = 32) -> list[str]:
     return out
 
 
-def projection_figure(
-    projection: Projection,
-    classes: Sequence[str] | None = None,
-    images: np.ndarray | None = None,
-    ids: Sequence[str] | None = None,
-    thumbnails: Sequence[str] | None = None,
-    thumb_size: int = 32,
-    marker_size: int = 4,
-    title: str | None = None,
-) -> go.Figure:
-    """Scatter of ``projection.xy`` ``(N, 2)``, one WebGL trace per class present (one trace when
-    there are no labels), so the legend toggles classes.
-
-    Each point's ``customdata`` is ``[row index, PNG data URI or ""]`` for a UI to show the image
-    on hover or click; its hover text gives the id and class. Thumbnails come from
-    ``thumbnails`` (precomputed with :func:`thumbnails_b64`) or are made from ``images``
-    ``(N, H, W, 3) uint8``.
-    """
+def projection_chart(projection: Projection, classes: Sequence[str] | None = None,
+                     ids: Sequence[str] | None = None, title: str | None = None, height: int = 480) -> alt.Chart:
+    """Scatter of ``projection.xy`` ``(N, 2)``, one colour per class (legend), hover giving each
+    point's id and class. Two selections for a UI to read: ``pick`` (a click, shift-click for
+    more; its field ``row`` is the point's row) and ``box`` (a dragged rectangle over ``x`` and
+    ``y``; :func:`rows_in_box` turns it into rows). A Vega-Lite chart (Altair) drawn on a canvas."""
     xy = np.asarray(projection.xy, np.float32)
     n = len(xy)
-    if thumbnails is None and images is not None:
-        thumbnails = thumbnails_b64(images, thumb_size)
-    if thumbnails is not None and len(thumbnails) != n:
-        raise ValueError(f"{len(thumbnails)} thumbnails for {n} points")
     if ids is not None and len(ids) != n:
         raise ValueError(f"{len(ids)} ids for {n} points")
     labels = projection.labels
-    groups: list[tuple[str, np.ndarray, int | None]]
-    if labels is None:
-        groups = [("points", np.arange(n), None)]
-    else:
-        present = np.unique(labels)
-        groups = [(_class_name(classes, c), np.flatnonzero(labels == c), int(c)) for c in present]
-    fig = go.Figure()
-    for name, rows, _ in groups:
-        hover = [f"{ids[i] if ids is not None else i}<br>{name}" for i in rows]
-        custom = np.empty((len(rows), 2), dtype=object)
-        custom[:, 0] = rows
-        custom[:, 1] = [thumbnails[i] for i in rows] if thumbnails is not None else ""
-        fig.add_trace(go.Scattergl(
-            x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name,
-            marker=dict(size=marker_size, opacity=0.8), hovertext=hover, hoverinfo="text",
-            customdata=custom,
-        ))
+    names = ["points"] * n if labels is None else [_class_name(classes, int(c)) for c in labels]
+    df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "row": np.arange(n), "class": names,
+                       "id": list(ids) if ids is not None else [str(i) for i in range(n)]})
+    pick = alt.selection_point(name="pick", fields=["row"], on="click", toggle="event.shiftKey")
+    box = alt.selection_interval(name="box", encodings=["x", "y"])
+    order = list(dict.fromkeys(_class_name(classes, int(c)) for c in np.unique(labels))) if labels is not None else None
     if title is None:
         title = f"{_METHOD_NAMES.get(projection.method, projection.method)} of {n:,} points"
-    fig.update_layout(
-        title=title,
-        xaxis=dict(showticklabels=False, zeroline=False, title=""),
-        yaxis=dict(showticklabels=False, zeroline=False, title="", scaleanchor="x"),
-        legend=dict(itemsizing="constant"), hovermode="closest",
-    )
-    return fig
+    return alt.Chart(df, title=title).mark_circle(size=18, opacity=0.8).encode(
+        x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
+        color=alt.Color("class:N", sort=order, title=None, legend=alt.Legend(orient="right")),
+        tooltip=["id:N", "class:N"],
+    ).add_params(pick, box).properties(height=height)
+
+
+def rows_in_box(projection: Projection, box: dict) -> list[int]:
+    """Rows of the points inside a ``box`` selection of :func:`projection_chart` (``{"x": [lo,
+    hi], "y": [lo, hi]}``, either order), in row order; empty for an empty or partial box."""
+    if not box or "x" not in box or "y" not in box:
+        return []
+    xy = np.asarray(projection.xy, np.float64)
+    (x0, x1), (y0, y1) = sorted(map(float, box["x"])), sorted(map(float, box["y"]))
+    inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+    return np.flatnonzero(inside).tolist()
 
 
 def _class_name(classes: Sequence[str] | None, c: int) -> str:

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import random
 
+import altair as alt
 import numpy as np
-import plotly.graph_objects as go
+import pandas as pd
 import streamlit as st
 
 from dashboard.state import (Context, eval_split, features, need_data, neighbour_index, sidebar, url_choice,
                              url_int)
-from dashboard.widgets import pick_image
+from dashboard.widgets import pick_image, static_table
 from cnnviz.evaluate import softmax
 from cnnviz.figures.confusion import readable_class_names
-from cnnviz.figures.neighbours import neighbours_figure, purity_figure
-from cnnviz.figures.projection import projection_figure
+from cnnviz.figures.clicks import enlarge
+from cnnviz.figures.neighbours import purity_chart
+from cnnviz.figures.projection import projection_chart, rows_in_box
 from cnnviz.data import ImageDataset
 from cnnviz.inspect.features import FeatureSet, extract_features
 from cnnviz.inspect.neighbours import METRICS, NeighbourIndex, PurityResult, neighbour_purity, pixel_vectors
@@ -35,11 +37,16 @@ def projection(sha: str, data: str, split: str, method: str, _fs: FeatureSet) ->
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def map_figure(sha: str, data: str, split: str, method: str, _proj: Projection, _fs: FeatureSet,
-               classes: tuple[str, ...]) -> go.Figure:
-    """The map's scatter, built once: Plotly takes about a third of a second to build it for
-    1,000 points. Shared and never changed (``st.plotly_chart`` only reads a figure)."""
-    return projection_figure(_proj, list(classes), ids=_fs.ids)
+def map_chart(sha: str, data: str, split: str, method: str, _proj: Projection, _fs: FeatureSet,
+              classes: tuple[str, ...]) -> alt.Chart:
+    """The map's scatter, built once per model, data, split and method. Shared and never
+    changed (``st.altair_chart`` only reads it)."""
+    return projection_chart(_proj, list(classes), ids=_fs.ids)
+
+
+def pictures(images: np.ndarray, width: int = 96) -> list[np.ndarray]:
+    """Images enlarged by whole pixels to at least ``width`` (sharp when shown at their size)."""
+    return [enlarge(im, width)[0] for im in images]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -101,16 +108,22 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
         fn = neighbour_index(ctx, "features", train_fs.features).query(feat, k, metric)
         pn = neighbour_index(ctx, "pixels", train_ds.images).query(pixel_vectors(image), k, "euclidean")
         title = caption + (f" (true class: {classes[label]})" if label is not None and label >= 0 else "")
-        fig = neighbours_figure(
-            image, [(c.replace("_", " "), p) for c, p in top],
-            train_ds.images[fn.indices[0]], train_ds.images[pn.indices[0]],
-            [f"{short[train_ds.labels[i]]} {d:.2f}" for i, d in zip(fn.indices[0], fn.distances[0])],
-            [f"{short[train_ds.labels[i]]} {d:.0f}" for i, d in zip(pn.indices[0], pn.distances[0])],
-            title=title)
-        st.plotly_chart(fig, key="nn_fig")
+        query, top_col = st.columns([1, 2])
+        big = pictures(image[None], 128)[0]
+        query.image(big, caption=title, width=big.shape[1])
+        with top_col:
+            static_table(pd.DataFrame([(c.replace("_", " "), f"{p:.1%}") for c, p in top],
+                                      columns=["top predictions", "probability"]))
+        for what, found, fmt, space in (("nearest in feature space", fn, ".2f", f"{metric} distance"),
+                                        ("nearest in pixel space", pn, ".0f", "Euclidean distance")):
+            st.markdown(f"**{what}** ({space})")
+            near = pictures(train_ds.images[found.indices[0]])
+            st.image(near, width=near[0].shape[1],
+                     caption=[f"{short[train_ds.labels[i]]} {d:{fmt}}" for i, d in zip(found.indices[0],
+                                                                                        found.distances[0])])
         st.caption(f"Top-5 probabilities {how}. First row of neighbours: nearest in feature space "
                    f"({metric} distance); second row: nearest in pixel space (Euclidean distance over "
-                   "0-255 values). Above each: its class and distance.")
+                   "0-255 values). Under each: its class and distance.")
 
     st.subheader("Neighbour purity")
     if eval_ds.labelled:
@@ -128,7 +141,7 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
             if compare:
                 pix = purity(*key, "pixels", pk, "euclidean", neighbour_index(ctx, "pixels", train_ds.images),
                              train_fs, eval_fs, eval_ds.images, len(classes))
-        st.plotly_chart(purity_figure(res, classes, pixels=pix), key="nn_purity")
+        st.altair_chart(purity_chart(res, classes, pixels=pix), width="stretch")
         st.caption(f"For each {split} image, the share of its {pk} nearest training images ({metric} "
                    "distance between penultimate features"
                    + ("; grey: Euclidean distance between pixels" if pix is not None else "")
@@ -167,10 +180,11 @@ if ctx is not None and need_data(ctx):
         if method == "umap" and proj.method == "spectral":
             st.caption("umap-learn is not installed: this is the spectral embedding of the same "
                        "15-nearest-neighbour graph that UMAP starts from (`pip install umap-learn` for UMAP).")
-        event = st.plotly_chart(map_figure(ctx.ckpt.sha256, str(ctx.data), split, method, proj, eval_fs,
-                                           tuple(classes)), key="nn_map",
-                                on_select="rerun", selection_mode=("points", "box", "lasso"))
-        rows = [int(p["customdata"][0]) for p in event.selection.points if p.get("customdata")]
+        event = st.altair_chart(map_chart(ctx.ckpt.sha256, str(ctx.data), split, method, proj, eval_fs,
+                                          tuple(classes)), key="nn_map", width="stretch",
+                                on_select="rerun", selection_mode=["pick", "box"])
+        chosen = event.selection if event is not None else {}
+        rows = [int(p["row"]) for p in chosen.get("pick") or [] if "row" in p] or rows_in_box(proj, chosen.get("box"))
         if rows:
             st.caption(f"{len(rows)} selected" + (f"; the first {MAP_SHOWN}:" if len(rows) > MAP_SHOWN else ":"))
             cols = st.columns(8)
@@ -180,4 +194,4 @@ if ctx is not None and need_data(ctx):
                                   caption=f"#{i} {short[eval_ds.labels[i]] if eval_ds.labels[i] >= 0 else ''}"
                                           f" → {short[pred]}")
         else:
-            st.caption("Click a point, or drag a box or lasso around a cluster, to see its images.")
+            st.caption("Click a point (shift-click for more), or drag a box around a cluster, to see its images.")
