@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cnnviz.evaluate import softmax
-from cnnviz.figures.confusion import class_metrics_figure, confusion_heatmap, readable_class_names
+from cnnviz.figures.confusion import class_metrics_chart, confusion_chart, confusion_heatmap, readable_class_names
 from cnnviz.inspect.confusion import (
     ConfusedPair, cell_examples, confusion_from_logits, confusion_from_predictions, most_confused_pairs,
 )
@@ -83,8 +83,18 @@ def test_confusion_figures_build():
         fig = confusion_heatmap(res, normalised=normalised)
         assert len(fig.data) == 1 and fig.data[0].type == "heatmap"
         assert "true: dog<br>predicted: cat" in fig.data[0].hovertext[1][0]
-    bars = class_metrics_figure(res)
-    assert [t.name for t in bars.data] == ["precision", "recall", "F1"]
+    for normalised in (False, True):
+        chart = confusion_chart(res, normalised=normalised)
+        cells = chart.data  # shared by both layers
+        row = cells[(cells["true"] == 1) & (cells["pred"] == 0)].iloc[0]
+        assert (row["true name"], row["predicted name"]) == ("dog", "cat")
+        assert row["images"] == res.counts[1, 0] and row["rate"] == pytest.approx(res.normalised[1, 0])
+        assert row["value"] == pytest.approx(res.normalised[1, 0] if normalised else res.counts[1, 0])
+        assert row["text"] == (f"{res.normalised[1, 0]:.0%}" if normalised else str(res.counts[1, 0]))
+        assert len(chart.layer) == 2  # cells and their values
+    bars = class_metrics_chart(res).data
+    assert list(dict.fromkeys(bars["metric"])) == ["precision", "recall", "F1"]
+    np.testing.assert_allclose(bars[bars["metric"] == "recall"]["value"], np.nan_to_num(res.recall))
 
 
 def test_twenty_long_class_names_stay_readable_and_distinct():
@@ -95,3 +105,5 @@ def test_twenty_long_class_names_stay_readable_and_distinct():
     res = confusion_from_predictions(rng.integers(0, 20, 200), rng.integers(0, 20, 200), names)
     fig = confusion_heatmap(res)
     assert len(fig.data[0].x) == 20 and fig.data[0].texttemplate == "%{text}"
+    chart = confusion_chart(res)
+    assert len(chart.layer) == 2 and chart.data["true class"].nunique() == 20  # values written in

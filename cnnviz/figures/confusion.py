@@ -1,10 +1,14 @@
-"""Confusion-matrix heatmaps and per-class precision/recall/F1 bars."""
+"""Confusion matrices and per-class precision/recall/F1 bars: Vega-Lite charts (Altair) for pages,
+which a browser draws for a fraction of a Plotly figure's cost, and a Plotly heatmap for the
+lecture deck."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
+import altair as alt
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from ..inspect.confusion import ConfusionResult
@@ -58,23 +62,66 @@ def confusion_heatmap(result: ConfusionResult, normalised: bool = False, show_va
     return fig
 
 
-def class_metrics_figure(result: ConfusionResult,
-                         title: str = "precision, recall and F1 by class") -> go.Figure:
-    """Grouped bars of per-class precision, recall and F1 (3 traces)."""
+def confusion_chart(result: ConfusionResult, normalised: bool = False, show_values: bool | None = None,
+                    title: str | None = None) -> alt.LayerChart:
+    """The confusion matrix as coloured cells, true classes down the side (first at the top),
+    predicted along the bottom; ``normalised`` colours by the row-normalised rate instead of the
+    count. Cell values are written in when ``show_values`` (default: 20 classes or fewer).
+    A click selects a cell: the selection ``cell`` carries its ``true`` and ``pred`` class
+    numbers. Hover gives the full class names, the count and the rate."""
+    k = result.num_classes
     names = readable_class_names(result.classes)
-    fig = go.Figure()
-    for label, values in (("precision", result.precision), ("recall", result.recall), ("F1", result.f1)):
-        fig.add_trace(go.Bar(
-            x=names, y=np.asarray(values, np.float64), name=label,
-            customdata=np.stack([np.asarray(result.classes, dtype=object),
-                                 np.asarray(result.support)], axis=1),
-            hovertemplate=f"%{{customdata[0]}}<br>{label}: %{{y:.1%}}<br>%{{customdata[1]}} images"
-                          "<extra></extra>",
-        ))
-    fig.update_layout(
-        title=title, barmode="group",
-        yaxis=dict(range=[0, 1], tickformat=".0%"),
-        xaxis=dict(tickangle=-45 if len(names) > 8 else 0, automargin=True),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-    )
-    return fig
+    counts, rates = result.counts, result.normalised
+    if show_values is None:
+        show_values = k <= 20
+    df = pd.DataFrame([{
+        "true class": names[i], "predicted class": names[j], "true": i, "pred": j,
+        "true name": str(result.classes[i]), "predicted name": str(result.classes[j]),
+        "images": int(counts[i, j]), "of": int(result.support[i]), "rate": float(rates[i, j]),
+        "value": float(rates[i, j] if normalised else counts[i, j]),
+        "text": ((f"{rates[i, j]:.0%}" if normalised else str(counts[i, j])) if counts[i, j] else ""),
+    } for i in range(k) for j in range(k)])
+    top = 1.0 if normalised else max(float(counts.max()), 1.0)
+    df["dark"] = df["value"] > 0.6 * top  # white text on dark cells
+    cell = alt.selection_point(name="cell", fields=["true", "pred"], on="click")
+    side = max(300, 28 * k + 60)
+    x = alt.X("predicted class:N", sort=names, title="predicted", axis=alt.Axis(labelAngle=-45))
+    y = alt.Y("true class:N", sort=names, title="true")
+    rect = alt.Chart(df).mark_rect(stroke="white", strokeWidth=1).encode(
+        x=x, y=y,
+        color=alt.Color("value:Q", title="rate" if normalised else "images",
+                        scale=alt.Scale(scheme="blues", domain=[0, top]),
+                        legend=alt.Legend(format=".0%" if normalised else "d")),
+        opacity=alt.condition(cell, alt.value(1.0), alt.value(0.55)),
+        tooltip=[alt.Tooltip("true name:N", title="true"), alt.Tooltip("predicted name:N", title="predicted"),
+                 alt.Tooltip("images:Q"), alt.Tooltip("of:Q", title="of true class"),
+                 alt.Tooltip("rate:Q", format=".1%")],
+    ).add_params(cell)
+    layers = [rect]
+    if show_values:
+        layers.append(alt.Chart(df).mark_text(fontSize=10 if k > 12 else 12).encode(
+            x=x, y=y, text="text:N",
+            color=alt.condition(alt.datum.dark, alt.value("white"), alt.value("black"))))
+    head = title if title is not None else (
+        f"confusion (row-normalised), accuracy {result.accuracy:.1%}" if normalised
+        else f"confusion (counts), accuracy {result.accuracy:.1%}")
+    return alt.layer(*layers).properties(title=head, width=side, height=side)
+
+
+def class_metrics_chart(result: ConfusionResult, title: str = "precision, recall and F1 by class",
+                        height: int = 300) -> alt.Chart:
+    """Grouped bars of per-class precision, recall and F1; hover gives the class and its images."""
+    names = readable_class_names(result.classes)
+    metrics = ("precision", "recall", "F1")
+    df = pd.DataFrame([{"class": names[i], "name": str(result.classes[i]), "metric": label,
+                        "value": float(np.nan_to_num(values[i])), "images": int(result.support[i])}
+                       for label, values in zip(metrics, (result.precision, result.recall, result.f1))
+                       for i in range(len(names))])
+    return alt.Chart(df, title=title).mark_bar().encode(
+        x=alt.X("class:N", sort=names, title=None, axis=alt.Axis(labelAngle=-45 if len(names) > 8 else 0)),
+        xOffset=alt.XOffset("metric:N", sort=list(metrics)),
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color=alt.Color("metric:N", sort=list(metrics), title=None, legend=alt.Legend(orient="top")),
+        tooltip=[alt.Tooltip("name:N", title="class"), "metric:N", alt.Tooltip("value:Q", format=".1%"),
+                 "images:Q"],
+    ).properties(height=height)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.state import (
@@ -15,7 +14,7 @@ from dashboard.widgets import conv_layers, unit_link
 from cnnviz.evaluate import softmax
 from cnnviz.figures.attribution import overlay
 from cnnviz.figures.clicks import enlarge
-from cnnviz.figures.confusion import class_metrics_figure, confusion_heatmap, readable_class_names
+from cnnviz.figures.confusion import class_metrics_chart, confusion_chart, readable_class_names
 from cnnviz.inspect.confusion import ConfusionResult, cell_examples, confusion_from_logits, most_confused_pairs
 from cnnviz.inspect.attribution import default_grad_cam_layer
 from cnnviz.inspect.features import FeatureSet
@@ -127,28 +126,14 @@ def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int
             col.caption(f"{names[int(lab)]}{agree} · {d:.3f}{mark}")
 
 
-def clickable(fig: go.Figure, k: int) -> go.Figure:
-    """Invisible square markers on the cell centres: Streamlit reports clicks on scatter points
-    but not on heatmap cells. Each carries ``[true, predicted]`` as customdata."""
-    heat = fig.data[0]
-    fig.add_trace(go.Scatter(
-        x=[heat.x[j] for i in range(k) for j in range(k)], y=[heat.y[i] for i in range(k) for j in range(k)],
-        customdata=[[i, j] for i in range(k) for j in range(k)],
-        hovertext=[heat.hovertext[i][j] for i in range(k) for j in range(k)], hoverinfo="text",
-        mode="markers", marker=dict(symbol="square", size=max(8, min(40, 520 // k)), opacity=0, color="black"),
-        selected=dict(marker=dict(opacity=0.25)), unselected=dict(marker=dict(opacity=0)), showlegend=False,
-    ))
-    return fig
-
-
 def _set_cell(true: int, pred: int) -> None:
     st.session_state["m_true"], st.session_state["m_pred"] = true, pred
 
 
 def _on_heatmap_click() -> None:
-    points = st.session_state["m_heat"]["selection"]["points"]
-    if points and points[0].get("customdata"):
-        _set_cell(*(int(v) for v in points[0]["customdata"][:2]))
+    cells = st.session_state["m_heat"]["selection"].get("cell") or []
+    if cells and "true" in cells[0] and "pred" in cells[0]:
+        _set_cell(int(cells[0]["true"]), int(cells[0]["pred"]))
 
 
 def _on_pair_click(pairs) -> None:
@@ -201,11 +186,11 @@ if ctx is not None and need_data(ctx):
                         help="Row-normalised: the share of each true class given to each prediction.")
         norm = norm == "row-normalised"
         st.query_params["norm"] = "1" if norm else "0"
-        st.plotly_chart(clickable(confusion_heatmap(result, normalised=norm), k), key="m_heat", width="content",
-                        on_select=_on_heatmap_click, selection_mode="points")
+        st.altair_chart(confusion_chart(result, normalised=norm), key="m_heat", width="content",
+                        on_select=_on_heatmap_click, selection_mode="cell")
 
         left, right = st.columns(2)
-        left.plotly_chart(class_metrics_figure(result), key="m_metrics")
+        left.altair_chart(class_metrics_chart(result), width="stretch")
         with right:
             st.markdown("**Most confused pairs**")
             if pairs:
