@@ -196,7 +196,7 @@ DRAWN = """((c) => { const p = c.querySelector('.js-plotly-plot');
     || p.data.every(t => /gl|3d|splom|parcoords|mapbox|map$/.test(t.type || ''))); })"""
 
 # A Vega-Lite chart (``st.altair_chart``, ``st.line_chart``...) counts as drawn once vega-embed has
-# put its canvas (Streamlit's renderer) or SVG in the element, with a non-zero size.
+# put its SVG (Streamlit's renderer here) or a canvas in the element, with a non-zero size.
 VEGA_DRAWN = """((c) => { const v = c.querySelector('canvas, svg.marks');
   return !!v && v.getBoundingClientRect().width > 0; })"""
 
@@ -319,7 +319,7 @@ ARM = """(text) => {
   const vegaDrawn = """ + VEGA_DRAWN + """;
   const shown = (e) => e.checkVisibility({opacityProperty: true, visibilityProperty: true});
   const textShown = () => document.body.innerText.includes(text) || Array.from(
-      document.querySelectorAll('.js-plotly-plot')).some(p => shown(p)
+      document.querySelectorAll('.js-plotly-plot, [data-testid=stVegaLiteChart]')).some(p => shown(p)
           && Array.from(p.querySelectorAll('text')).some(t => t.textContent.includes(text)));
   const count = (sel, f) => Array.from(document.querySelectorAll(sel)).filter(f).length;
   const unsettled = () => {  // what still differs from a settled page

@@ -76,11 +76,11 @@ def _wait_idle(page) -> None:
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=IDLE_MS)
 
 
-# True when ``text`` is in the page's visible text or in a visible Plotly figure (Streamlit
-# keeps earlier versions of a keyed chart in the page, hidden).
+# True when ``text`` is in the page's visible text or in a visible Plotly figure or Vega-Lite
+# chart (drawn as SVG; Streamlit keeps earlier versions of a keyed chart in the page, hidden).
 SHOWS_TEXT = """(text) => document.body.innerText.includes(text) || Array.from(
-    document.querySelectorAll('.js-plotly-plot')).some(p => p.checkVisibility() && Array.from(
-        p.querySelectorAll('text')).some(t => t.textContent.includes(text)))"""
+    document.querySelectorAll('.js-plotly-plot, [data-testid=stVegaLiteChart]')).some(p => p.checkVisibility()
+        && Array.from(p.querySelectorAll('text')).some(t => t.textContent.includes(text)))"""
 
 
 def _shows(page, text: str) -> bool:
@@ -232,11 +232,11 @@ SEEN = """() => [document.querySelector('[data-testid=stMain]').innerText].conca
 
 
 # True once at least ``n`` visible pictures have loaded and every visible Vega-Lite chart has
-# drawn its canvas.
+# drawn (its SVG or canvas).
 DRAWN = """(n) => Array.from(document.querySelectorAll('[data-testid=stMain] [data-testid=stImage] img')).filter(
     i => i.checkVisibility() && i.complete && i.naturalWidth).length >= n
   && Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart]')).filter(c => c.checkVisibility())
-    .every(c => c.querySelector('canvas'))"""
+    .every(c => c.querySelector('canvas, svg.marks'))"""
 
 
 @pytest.mark.parametrize("path, ready", [("attributions?img=1&target=2", "Evidence for")])

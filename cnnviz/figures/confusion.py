@@ -84,9 +84,9 @@ def confusion_chart(result: ConfusionResult, normalised: bool = False, show_valu
     top = 1.0 if normalised else max(float(counts.max()), 1.0)
     df["dark"] = df["value"] > 0.6 * top  # white text on dark cells
     cell = alt.selection_point(name="cell", fields=["true", "pred"], on="click")
-    side = max(300, 28 * k + 60)
-    x = alt.X("predicted class:N", sort=names, title="predicted", axis=alt.Axis(labelAngle=-45))
-    y = alt.Y("true class:N", sort=names, title="true")
+    step = 36 if k <= 20 else 22  # pixels per cell: room for the values and the class names
+    x = alt.X("predicted class:N", sort=names, title="predicted", axis=alt.Axis(labelAngle=-45, labelOverlap=False))
+    y = alt.Y("true class:N", sort=names, title="true", axis=alt.Axis(labelOverlap=False))
     rect = alt.Chart(df).mark_rect(stroke="white", strokeWidth=1).encode(
         x=x, y=y,
         color=alt.Color("value:Q", title="rate" if normalised else "images",
@@ -105,7 +105,7 @@ def confusion_chart(result: ConfusionResult, normalised: bool = False, show_valu
     head = title if title is not None else (
         f"confusion (row-normalised), accuracy {result.accuracy:.1%}" if normalised
         else f"confusion (counts), accuracy {result.accuracy:.1%}")
-    return alt.layer(*layers).properties(title=head, width=side, height=side)
+    return alt.layer(*layers).properties(title=head, width=alt.Step(step), height=alt.Step(step))
 
 
 def class_metrics_chart(result: ConfusionResult, title: str = "precision, recall and F1 by class",
