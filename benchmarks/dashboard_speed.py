@@ -383,8 +383,12 @@ def select_value(page, label: str) -> str:
 
 
 def open_options(page, label: str) -> tuple[object, list[str]]:
-    """Opens the select box ``label`` (untimed) and returns its option locator and texts."""
-    widget(page, "stSelectbox", label).locator("[role=combobox]").click()
+    """Opens the select box ``label`` (untimed) and returns its option locator and texts. The box
+    is scrolled into view first: a list opened while the page still scrolls closes again."""
+    box = widget(page, "stSelectbox", label).locator("[role=combobox]")
+    box.scroll_into_view_if_needed()
+    time.sleep(0.3)
+    box.click()
     opts = page.locator("[role=option]")
     opts.first.wait_for()
     time.sleep(0.2)  # let the list settle (it draws only the options near the chosen one)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from cnnviz.checkpoints import checkpoint_data, load_checkpoint
-from cnnviz.inspect.confusion import confusion_from_logits
+from cnnviz.inspect.confusion import confusion_from_logits, most_confused_pairs
 from cnnviz.inspect.features import cached_features
 
 from conftest import COLORS
@@ -124,6 +124,21 @@ def test_mistakes_cells_show_their_images(dashboard_env):
     at.radio(key="m_norm").set_value("row-normalised").run()
     assert not at.exception, errors(at)
     chart_titled(at, "confusion (row-normalised)")
+
+
+def test_mistakes_pair_buttons_pick_their_cell(dashboard_env):
+    ckpt = load_checkpoint(dashboard_env.checkpoints / "tiny.json")
+    fs = cached_features(ckpt, checkpoint_data(ckpt.meta, dashboard_env.tree, "test"), "test")
+    pairs = most_confused_pairs(confusion_from_logits(fs.labels, fs.logits, ckpt.meta.classes), n=15)
+    at = open_page("mistakes")
+    pills = at.button_group(key="m_pair")
+    assert len(pills.options) == len(pairs) >= 1
+    last = pairs[-1]
+    at.button_group(key="m_pair").set_value(len(pairs) - 1).run()
+    assert not at.exception, errors(at)
+    assert (at.selectbox(key="m_true").value, at.selectbox(key="m_pred").value) == (last.true, last.pred)
+    assert (at.query_params["true"], at.query_params["pred"]) == (str(last.true), str(last.pred))
+    assert at.button_group(key="m_pair").value is None  # let go: the same pair can be clicked again
 
 
 def test_mistakes_cell_from_url(dashboard_env):

@@ -4,7 +4,6 @@ the most confused pairs, and the images of any cell with links to explain each o
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from dashboard.state import (
@@ -137,9 +136,11 @@ def _on_heatmap_click() -> None:
 
 
 def _on_pair_click(pairs) -> None:
-    rows = st.session_state["m_pairs"]["selection"]["rows"]
-    if rows:
-        _set_cell(pairs[rows[0]].true, pairs[rows[0]].pred)
+    """A pair's button picks its cell; the button lets go again, so a second click works too."""
+    i = st.session_state.get("m_pair")
+    if i is not None:
+        _set_cell(pairs[i].true, pairs[i].pred)
+        st.session_state["m_pair"] = None
 
 
 ctx = sidebar()
@@ -169,7 +170,7 @@ if ctx is not None and need_data(ctx):
         pairs = most_confused_pairs(result, n=15)
         st.caption(f"{len(ds):,} {split} images, one view each (no test-time augmentation), accuracy "
                    f"{result.accuracy:.1%}. Rows are the true class, columns the prediction; click a cell "
-                   "(or a row of the table) to see its images below.")
+                   "(or a pair) to see its images below.")
 
         # The chosen cell lives in the URL (true, pred); the click callbacks above set it too.
         if not all(isinstance(st.session_state.get(key), int) and 0 <= st.session_state[key] <= k
@@ -192,18 +193,16 @@ if ctx is not None and need_data(ctx):
         left, right = st.columns(2)
         left.altair_chart(class_metrics_chart(result), width="stretch")
         with right:
-            st.markdown("**Most confused pairs**")
             if pairs:
-                table = pd.DataFrame({"true": [names[p.true] for p in pairs],
-                                      "predicted as": [names[p.pred] for p in pairs],
-                                      "images": [p.count for p in pairs],
-                                      "rate": [p.rate for p in pairs]})
-                st.dataframe(table, hide_index=True, key="m_pairs", on_select=lambda: _on_pair_click(pairs),
-                             selection_mode="single-row",
-                             column_config={"rate": st.column_config.ProgressColumn(
-                                 format="percent", min_value=0.0, max_value=1.0,
-                                 help="Share of the true class given this prediction")})
+                # buttons rather than a selectable table: the data grid's browser code cost the
+                # page's first render about a tenth of the floor page (measured on Model)
+                st.pills("Most confused pairs: true → predicted, images (share of the true class)",
+                         range(len(pairs)), key="m_pair", on_change=_on_pair_click, args=(pairs,),
+                         format_func=lambda i: f"{names[pairs[i].true]} → {names[pairs[i].pred]}: "
+                                               f"{pairs[i].count} ({pairs[i].rate:.0%})",
+                         help="A click shows that cell's images below.")
             else:
+                st.markdown("**Most confused pairs**")
                 st.success("No mistakes at all on this split.")
 
         st.subheader("Images of a cell")
