@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cnnviz.figures.pictures import (
-    diverging_lut, glow_image, heat_image, maps_image, tile_at, viridis_lut, weights_image,
+    diverging_lut, glow_image, heat_image, maps_image, tile_at, tile_clicked, viridis_lut, weights_image,
 )
 
 
@@ -91,3 +91,6 @@ def test_tile_at_reads_the_tile_size_from_the_picture() -> None:
     assert tile_at(shape, 5, 3, 2, 17, 7) is None  # the sixth cell is empty
     assert tile_at(shape, 5, 3, 2, 1, 10) is None and tile_at(shape, 5, 3, 2, -1, 1) is None  # outside
     assert tile_at(shape, 0, 3, 2, 1, 1) is None
+    # the same grid shown at half its size: the click is scaled back
+    assert tile_clicked({"x": 4.5, "y": 3.5, "width": 11}, shape, 5, 3, 2) == 4
+    assert tile_clicked(None, shape, 5, 3, 2) is None and tile_clicked({"x": 1, "y": 1, "width": 0}, shape, 5, 3, 2) is None

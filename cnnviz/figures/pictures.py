@@ -12,7 +12,8 @@ import numpy as np
 from ..inspect.feature_maps import channel_grid, grid_cols
 from .clicks import outline
 
-__all__ = ["diverging_lut", "glow_image", "heat_image", "maps_image", "tile_at", "viridis_lut", "weights_image"]
+__all__ = ["diverging_lut", "glow_image", "heat_image", "maps_image", "tile_at", "tile_clicked", "viridis_lut",
+           "weights_image"]
 
 
 def _lut(colours: Sequence[str]) -> np.ndarray:
@@ -129,3 +130,13 @@ def tile_at(grid_shape: tuple[int, ...], n: int, cols: int, gap: int, x: float, 
     inside = x - col * (tw + gap) < tw and y - row * (th + gap) < th
     i = row * cols + col
     return i if inside and col < cols and i < n else None
+
+
+def tile_clicked(click: dict | None, grid_shape: tuple[int, ...], n: int, cols: int, gap: int) -> int | None:
+    """:func:`tile_at` for a click on the grid picture as the browser shows it, at any width:
+    ``click`` holds ``x``, ``y`` and the shown ``width`` (streamlit-image-coordinates' value).
+    None for no click, a separator or an empty cell."""
+    if not click or not click.get("width"):
+        return None
+    scale = grid_shape[1] / click["width"]
+    return tile_at(grid_shape, n, cols, gap, click["x"] * scale, click["y"] * scale)

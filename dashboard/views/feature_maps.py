@@ -12,7 +12,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from dashboard.state import sidebar, url_int
 from dashboard.widgets import pick_image, pick_layer, unit_link
 from cnnviz.figures.clicks import channels_at, channels_at_figure, click_pixel, dot, enlarge, map_position, outline
-from cnnviz.figures.pictures import heat_image, maps_image, tile_at
+from cnnviz.figures.pictures import heat_image, maps_image, tile_clicked
 from cnnviz.inspect.feature_maps import FeatureMaps, feature_maps, grid_cols
 from cnnviz.inspect.receptive_field import LayerRF, receptive_fields, unit_box
 
@@ -51,11 +51,7 @@ GRID_PX, GAP = 600, 2  # the channel grid's width and its separators, in screen 
 
 def tile_chosen(layer: str, shown: np.ndarray, shape: tuple[int, ...]) -> None:
     """A click on the channel grid enlarges the channel under it (``shown``: channels in grid order)."""
-    click = st.session_state.get("fm_grid")
-    if not click or not click.get("width"):
-        return
-    scale = shape[1] / click["width"]
-    hit = tile_at(shape, len(shown), grid_cols(len(shown)), GAP, click["x"] * scale, click["y"] * scale)
+    hit = tile_clicked(st.session_state.get("fm_grid"), shape, len(shown), grid_cols(len(shown)), GAP)
     if hit is not None:
         st.session_state[f"fm_ch_{layer}"] = int(shown[hit])
 

@@ -15,7 +15,7 @@ from dashboard.widgets import unit_link
 from cnnviz.checkpoints import CheckpointError, load_snapshots, snapshots_path
 from cnnviz.data import DatasetError
 from cnnviz.figures.filters import lecture_grid, png_bytes
-from cnnviz.figures.pictures import tile_at, weights_image
+from cnnviz.figures.pictures import tile_clicked, weights_image
 from cnnviz.inspect.feature_maps import grid_cols
 from cnnviz.inspect.filters import channel_images, first_layer_filters, first_layer_filters_from_state
 from cnnviz.lecture import build_lecture_deck
@@ -70,12 +70,7 @@ def _moved() -> None:
 
 def _kernel_clicked(shown: np.ndarray, shape: tuple[int, ...]) -> None:
     """A click on the grid enlarges the kernel under it (``shown``: filter numbers in grid order)."""
-    click = ss.get("f_click")
-    if not click or not click.get("width"):
-        return
-    scale = shape[1] / click["width"]
-    hit = tile_at(shape, len(shown), min(grid_cols(len(shown)), len(shown)), GAP, click["x"] * scale,
-                  click["y"] * scale)
+    hit = tile_clicked(ss.get("f_click"), shape, len(shown), min(grid_cols(len(shown)), len(shown)), GAP)
     if hit is not None:
         ss["f_idx"] = int(shown[hit])
 

@@ -13,7 +13,7 @@ from dashboard.widgets import conv_layers, pick_layer
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import ImageDataset
 from cnnviz.figures.clicks import enlarge, outline
-from cnnviz.figures.pictures import tile_at
+from cnnviz.figures.pictures import tile_clicked
 from cnnviz.figures.units import knockout_chart, patch_grid, peak_histogram_chart
 from cnnviz.inspect.receptive_field import LayerRF, layer_rf
 from cnnviz.inspect.units import KnockoutResult, UnitExamples, cached_unit_examples, knockout, unit_crop, unit_importance, unit_patch
@@ -76,8 +76,7 @@ def show_patches(ctx: Context, ds: ImageDataset, ex: UnitExamples, rf: LayerRF, 
     click = streamlit_image_coordinates(grid, key=key, width="stretch", png_compression_level=1)
     if click is not None and click != st.session_state.get(f"{key}_seen"):
         st.session_state[f"{key}_seen"] = click
-        scale = grid.shape[1] / click["width"]
-        hit = tile_at(grid.shape, len(which), COLS, GAP, click["x"] * scale, click["y"] * scale)
+        hit = tile_clicked(click, grid.shape, len(which), COLS, GAP)
         if hit is not None:
             st.session_state["u_whole"] = offset + hit
     classes = ctx.ckpt.meta.classes
