@@ -239,6 +239,21 @@ DRAWN = """(n) => Array.from(document.querySelectorAll('[data-testid=stMain] [da
     .every(c => c.querySelector('canvas, svg.marks'))"""
 
 
+def _settled(page) -> list:
+    """What the page shows once nothing is left to load (no widget still a placeholder while its
+    code loads: under eight sessions at once that takes a while) and two looks a second apart
+    agree (a chart draws its axes and legend after its marks)."""
+    last = None
+    for _ in range(IDLE_MS // 1000):
+        page.wait_for_function("() => !document.querySelector('[data-testid^=stSkeleton]')", timeout=IDLE_MS)
+        now = page.evaluate(SEEN)
+        if now == last:
+            return now
+        last = now
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"the page kept changing: {last}")
+
+
 @pytest.mark.parametrize("path, ready", [("attributions?img=1&target=2", "Evidence for")])
 def test_eight_sessions_at_once_see_what_one_session_sees(server, browser, path, ready):
     """The heaviest page (five attribution methods: gradients, Captum's hooks, guided backprop),
@@ -258,7 +273,7 @@ def test_eight_sessions_at_once_see_what_one_session_sees(server, browser, path,
             _wait_idle(page)
             page.wait_for_function(DRAWN, arg=plots, timeout=IDLE_MS)  # drawn after the script
             assert not page.locator("[data-testid=stException]").count()
-            seen.append(page.evaluate(SEEN))
+            seen.append(_settled(page))
         for c in contexts:
             c.close()
         return seen
