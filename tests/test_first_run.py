@@ -71,16 +71,20 @@ VISUALS = """() => {
     const main = document.querySelector('[data-testid="stMain"]') || document.body;
     const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
     const imgs = Array.from(main.querySelectorAll('img')).filter(i => i.naturalWidth > 0 && shown(i));
-    const plots = Array.from(main.querySelectorAll('[data-testid="stPlotlyChart"]')).filter(
-        p => shown(p) && p.querySelector('svg, canvas'));
+    const plots = Array.from(main.querySelectorAll('[data-testid="stPlotlyChart"], [data-testid="stVegaLiteChart"]'))
+        .filter(p => shown(p) && p.querySelector('svg, canvas'));
+    const frames = Array.from(main.querySelectorAll('iframe')).filter(f => {  // click-to-choose pictures
+        try { return shown(f) && Array.from(f.contentDocument.images).some(i => i.naturalWidth > 0); }
+        catch (e) { return false; } });
     const tables = Array.from(main.querySelectorAll('[data-testid="stDataFrame"] canvas')).filter(shown);
-    return imgs.length + plots.length + tables.length;
+    return imgs.length + plots.length + tables.length + frames.length;
 }"""
 
 
 def _has_visuals(page) -> bool:
-    """True once the page's main area (not the sidebar) shows an image, a drawn Plotly figure or
-    a data table with image cells (a canvas); waits up to 30 s for figures to draw."""
+    """True once the page's main area (not the sidebar) shows an image (also inside a
+    click-to-choose frame), a drawn chart (Plotly or Vega-Lite) or a data table with image cells
+    (a canvas); waits up to 30 s for figures to draw."""
     try:
         page.wait_for_function(f"() => ({VISUALS})() > 0", timeout=30_000)
         return True

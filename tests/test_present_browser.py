@@ -77,7 +77,7 @@ def test_present_mode_keys_walk_the_lecture_and_p_leaves(server):
         assert page.locator("[data-testid=stSidebar]").evaluate("e => getComputedStyle(e).display") == "none"
         assert font_px(page, "html") == pytest.approx(21.6)
         h1_present = font_px(page, ".stMain h1")
-        page.locator(".stMain [data-testid=stPlotlyChart]").first.wait_for(state="visible", timeout=IDLE_MS)  # kept
+        page.locator(".stMain .st-key-f_click iframe").first.wait_for(state="visible", timeout=IDLE_MS)  # the kernels kept
         assert not page.get_by_text("Normalisation", exact=True).is_visible()  # input widgets hidden
         assert page.locator(".stMain [data-testid=stRadio]").count() == 2  # there, but hidden
         assert page.locator(".st-key-present_bar").is_visible()
