@@ -143,6 +143,63 @@ def _on_pair_click(pairs) -> None:
         st.session_state["m_pair"] = None
 
 
+@st.fragment
+def cell_images(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, issues: DataIssues | None,
+                names: list[str]) -> None:
+    """The chosen cell's images in the chosen order, with the mistake card: reruns on its own
+    when the cell, the order or the page of images changes (the charts above stay as drawn)."""
+    k = len(names)
+    c1, c2, c3 = st.columns(3)
+    true = c1.selectbox("True class", range(k + 1), format_func=lambda i: "any class" if i == k else names[i],
+                        key="m_true")
+    pred = c2.selectbox("Predicted as", range(k + 1), format_func=lambda i: "any class" if i == k else names[i],
+                        key="m_pred")
+    st.query_params["true"], st.query_params["pred"] = str(true), str(pred)
+    orders = [o for o in ORDERS if o != "label_issue" or issues is not None]
+    order = c3.selectbox("Order mistakes by", orders, key="m_order", format_func=ORDER_NAMES.__getitem__,
+                         index=orders.index(url_choice("order", orders, "confidence")),
+                         help="Confidence: probability of the wrong class. Margin: wrong minus true "
+                              "class probability. Label issue: cleanlab's label quality, lowest first.")
+    st.query_params["order"] = order
+    keep = {"model": ctx.name, "data": str(ctx.data)}
+    if true == pred and true < k:  # a diagonal cell: the correct ones, most confident first
+        examples = [(ex.index, ex.confidence, ex.top, ()) for ex in
+                    cell_examples(fs.labels, fs.logits, true, pred, ids=fs.ids, top_k=3)]
+        what = f"{names[true]} images correctly classified, most confident first"
+    else:
+        ranked = rank_mistakes(fs.labels, fs.logits, order, None if true == k else true,
+                               None if pred == k else pred, ids=fs.ids, issues=issues)
+        probs = softmax(fs.logits[[m.index for m in ranked]].astype(np.float64)) if ranked else None
+        examples = [(m.index, m.confidence, [(int(c), float(probs[j, c])) for c in np.argsort(-probs[j])[:3]],
+                     m.flags) for j, m in enumerate(ranked)]
+        who = "images of any class" if true == k else f"{names[true]} images"
+        verdict = "wrongly classified" if pred == k else f"predicted as {names[pred]}"
+        what = f"{who} {verdict}, by {ORDER_NAMES[order].lower()}"
+    card = url_int("card", 0, len(ds) - 1)
+    if card is not None:
+        show_card(ctx, ds, fs, split, card, issues, names)
+    st.markdown(f"**{len(examples)}** {what}.")
+    if examples:
+        pages = (len(examples) + PER_PAGE - 1) // PER_PAGE
+        page = (st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"m_page_{true}_{pred}_{order}")
+                if pages > 1 else 1)
+        cols = st.columns(COLS)
+        for j, (i, conf, top, flags) in enumerate(examples[(page - 1) * PER_PAGE: page * PER_PAGE]):
+            with cols[j % COLS]:
+                st.image(enlarge(ds.images[i], THUMB)[0], width=THUMB, caption=f"#{i} · {conf:.0%}")
+                st.caption(" · ".join(f"{names[c]} {p:.0%}" for c, p in top)
+                           + "".join(f"  \n:orange[{f}]" for f in flags), help=fs.ids[i])
+                if int(fs.labels[i]) != int(top[0][0]):
+                    st.button("Mistake card", key=f"m_card_{i}", icon=":material/quiz:",
+                              on_click=_open_card, args=(i,), help="Heatmaps, nearest training images and "
+                              "the channels behind this prediction")
+                st.page_link("views/attributions.py", label="Attribution", icon=":material/visibility:",
+                             help=f"Which pixels made the model say {names[int(top[0][0])]}",
+                             query_params={**keep, "img": str(i), "target": str(int(top[0][0]))})
+                st.page_link("views/neighbours.py", label="Neighbours", icon=":material/scatter_plot:",
+                             help="Its nearest training images", query_params={**keep, "img": str(i)})
+
+
 ctx = sidebar()
 st.title("Mistakes")
 if ctx is not None and need_data(ctx):
@@ -218,52 +275,4 @@ if ctx is not None and need_data(ctx):
                        f"**{int(issues.is_near_duplicate.sum()):,}** near-duplicates and "
                        f"**{int(issues.is_outlier.sum()):,}** outliers among these {len(ds):,} images "
                        f"(predictions {sample}).")
-        c1, c2, c3 = st.columns(3)
-        true = c1.selectbox("True class", range(k + 1), format_func=lambda i: "any class" if i == k else names[i],
-                            key="m_true")
-        pred = c2.selectbox("Predicted as", range(k + 1), format_func=lambda i: "any class" if i == k else names[i],
-                            key="m_pred")
-        st.query_params["true"], st.query_params["pred"] = str(true), str(pred)
-        orders = [o for o in ORDERS if o != "label_issue" or issues is not None]
-        order = c3.selectbox("Order mistakes by", orders, key="m_order", format_func=ORDER_NAMES.__getitem__,
-                             index=orders.index(url_choice("order", orders, "confidence")),
-                             help="Confidence: probability of the wrong class. Margin: wrong minus true "
-                                  "class probability. Label issue: cleanlab's label quality, lowest first.")
-        st.query_params["order"] = order
-        keep = {"model": ctx.name, "data": str(ctx.data)}
-        if true == pred and true < k:  # a diagonal cell: the correct ones, most confident first
-            examples = [(ex.index, ex.confidence, ex.top, ()) for ex in
-                        cell_examples(fs.labels, fs.logits, true, pred, ids=fs.ids, top_k=3)]
-            what = f"{names[true]} images correctly classified, most confident first"
-        else:
-            ranked = rank_mistakes(fs.labels, fs.logits, order, None if true == k else true,
-                                   None if pred == k else pred, ids=fs.ids, issues=issues)
-            probs = softmax(fs.logits[[m.index for m in ranked]].astype(np.float64)) if ranked else None
-            examples = [(m.index, m.confidence, [(int(c), float(probs[j, c])) for c in np.argsort(-probs[j])[:3]],
-                         m.flags) for j, m in enumerate(ranked)]
-            who = "images of any class" if true == k else f"{names[true]} images"
-            verdict = "wrongly classified" if pred == k else f"predicted as {names[pred]}"
-            what = f"{who} {verdict}, by {ORDER_NAMES[order].lower()}"
-        card = url_int("card", 0, len(ds) - 1)
-        if card is not None:
-            show_card(ctx, ds, fs, split, card, issues, names)
-        st.markdown(f"**{len(examples)}** {what}.")
-        if examples:
-            pages = (len(examples) + PER_PAGE - 1) // PER_PAGE
-            page = (st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"m_page_{true}_{pred}_{order}")
-                    if pages > 1 else 1)
-            cols = st.columns(COLS)
-            for j, (i, conf, top, flags) in enumerate(examples[(page - 1) * PER_PAGE: page * PER_PAGE]):
-                with cols[j % COLS]:
-                    st.image(enlarge(ds.images[i], THUMB)[0], width=THUMB, caption=f"#{i} · {conf:.0%}")
-                    st.caption(" · ".join(f"{names[c]} {p:.0%}" for c, p in top)
-                               + "".join(f"  \n:orange[{f}]" for f in flags), help=fs.ids[i])
-                    if int(fs.labels[i]) != int(top[0][0]):
-                        st.button("Mistake card", key=f"m_card_{i}", icon=":material/quiz:",
-                                  on_click=_open_card, args=(i,), help="Heatmaps, nearest training images and "
-                                  "the channels behind this prediction")
-                    st.page_link("views/attributions.py", label="Attribution", icon=":material/visibility:",
-                                 help=f"Which pixels made the model say {names[int(top[0][0])]}",
-                                 query_params={**keep, "img": str(i), "target": str(int(top[0][0]))})
-                    st.page_link("views/neighbours.py", label="Neighbours", icon=":material/scatter_plot:",
-                                 help="Its nearest training images", query_params={**keep, "img": str(i)})
+        cell_images(ctx, ds, fs, split, issues, names)
