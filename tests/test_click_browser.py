@@ -1,8 +1,9 @@
 """Choosing by clicking and drawing, in a real headless Chromium (Debian's ``/usr/bin/chromium``
 through Playwright; no browser is downloaded): a click on the Receptive fields image picks the unit
 centred nearest it, a click on the Feature maps image picks the pixel and one on its channel grid
-the channel, a click on a Filters kernel enlarges it, and a stroke drawn with the mouse on
-Predict's canvas is classified. Uses the tiny checkpoint of tests/dashboard_fixtures."""
+the channel, a click on a Filters kernel enlarges it, a click on a confusion-matrix cell shows
+its images, and a stroke drawn with the mouse on Predict's canvas is classified. Uses the tiny
+checkpoint of tests/dashboard_fixtures."""
 
 from __future__ import annotations
 
@@ -149,6 +150,20 @@ def test_click_picks_the_unit_and_the_pixel_and_a_drawing_is_classified(server, 
     wait_query(page, filter=4)
     wait_idle(page)
     page.get_by_text("Filter 4's weights").first.wait_for(timeout=IDLE_MS)
+
+    # Mistakes: a click on a cell of the confusion matrix (a Vega-Lite chart) shows its images
+    page.goto(f"{url}/mistakes", wait_until="networkidle")
+    page.get_by_text("Images of a cell").first.wait_for(timeout=IDLE_MS)
+    wait_idle(page)
+    now = (int(query(page)["true"]), int(query(page)["pred"]))
+    t, p = next(c for c in ((0, 2), (2, 0)) if c != now)
+    cell = page.locator(f"[data-testid=stVegaLiteChart] svg.marks path[aria-label^='predicted: {tiny.classes[p]}; "
+                        f"true: {tiny.classes[t]};']").first
+    cell.wait_for(timeout=IDLE_MS)
+    cell.click()
+    wait_query(page, true=t, pred=p)
+    wait_idle(page)
+    page.get_by_text(f"{tiny.classes[t]} images predicted as {tiny.classes[p]}").first.wait_for(timeout=IDLE_MS)
 
     # Predict: draw a stroke with the mouse; the drawing is classified
     page.goto(f"{url}/predict", wait_until="networkidle")
