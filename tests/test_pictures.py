@@ -93,4 +93,5 @@ def test_tile_at_reads_the_tile_size_from_the_picture() -> None:
     assert tile_at(shape, 0, 3, 2, 1, 1) is None
     # the same grid shown at half its size: the click is scaled back
     assert tile_clicked({"x": 4.5, "y": 3.5, "width": 11}, shape, 5, 3, 2) == 4
-    assert tile_clicked(None, shape, 5, 3, 2) is None and tile_clicked({"x": 1, "y": 1, "width": 0}, shape, 5, 3, 2) is None
+    assert tile_clicked(None, shape, 5, 3, 2) is None
+    assert tile_clicked({"x": 1, "y": 1, "width": 0}, shape, 5, 3, 2) is None

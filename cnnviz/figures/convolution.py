@@ -13,7 +13,7 @@ import numpy as np
 
 from ..inspect.convolution import ConvOutput, ConvStep
 from .clicks import dot, enlarge, outline
-from .pictures import diverging_lut
+from .pictures import diverging_colours
 
 __all__ = ["conv_products_html", "conv_window_pictures", "geometry_words", "step_equation"]
 
@@ -64,12 +64,6 @@ def geometry_words(out: ConvOutput) -> str:
     return f"{pad} (grey), {stride}{dil}"
 
 
-def _diverging(values: np.ndarray, peak: float) -> np.ndarray:
-    """``uint8`` RGB of ``values`` on :func:`diverging_lut` over ``[-peak, peak]`` (0 white)."""
-    t = np.clip(np.asarray(values, np.float64) / (peak or 1.0), -1, 1)
-    return diverging_lut()[np.rint((t + 1) * 127.5).astype(np.uint8)]
-
-
 def conv_window_pictures(out: ConvOutput, step: ConvStep, width: int = 360) -> tuple[np.ndarray, np.ndarray]:
     """Two ``(H, W, 3) uint8`` pictures at least ``width`` pixels wide, every cell a square block:
 
@@ -90,7 +84,7 @@ def conv_window_pictures(out: ConvOutput, step: ConvStep, width: int = 360) -> t
                 big = dot(big, ty, tx, f, WINDOW, radius=max(1, f // 4))
     oh, ow = out.out_size
     peak = float(np.abs(out.output).max()) or 1.0
-    rgb = _diverging(out.output, peak).reshape(oh * ow, 3)
+    rgb = diverging_colours(out.output, peak).reshape(oh * ow, 3)
     rgb[step.position + 1:] = UNFILLED
     obig, of = enlarge(rgb.reshape(oh, ow, 3), width)
     obig = outline(obig, (step.row, step.col, step.row + 1, step.col + 1), of, (0, 0, 0), thickness=max(1, of // 4))
@@ -141,11 +135,9 @@ def conv_products_html(out: ConvOutput, step: ConvStep, channel_names: tuple[str
             return [f"{names[c]}, tap ({r}, {k}){' (padding)' if pad[r, k] else ''}: {what} {z[r, k]:.4f}"
                     for r in range(kh) for k in range(kw)]
 
-        blocks = [_table(step.patch[c], patch_rgb[c], tips("input", step.patch[c]), pad, show, cell),
-                  _table(out.kernel[c], _diverging(out.kernel[c], kpeak), tips("weight", out.kernel[c]), pad, show,
-                         cell),
-                  _table(step.product[c], _diverging(step.product[c], ppeak), tips("product", step.product[c]), pad,
-                         show, cell)]
+        blocks = [_table(step.patch[c], patch_rgb[c], tips("input", step.patch[c]), pad, show, cell)]
+        for z, peak, what in ((out.kernel[c], kpeak, "weight"), (step.product[c], ppeak, "product")):
+            blocks.append(_table(z, diverging_colours(z, peak), tips(what, z), pad, show, cell))
         rows.append(f'<tr><td style="font-weight:bold;padding-right:10px;border:none">{html.escape(names[c])}</td>'
                     f'<td style="border:none">{blocks[0]}</td>{sign.format("&times;")}'
                     f'<td style="border:none">{blocks[1]}</td>{sign.format("=")}'

@@ -30,7 +30,8 @@ def faithfulness_chart(fractions: np.ndarray, deletion: Mapping[str, np.ndarray]
     x = np.asarray(fractions, np.float64)
     names = list(deletion)
     panels = []
-    for curves, head in ((deletion, "Deletion (lower area is better)"), (insertion, "Insertion (higher area is better)")):
+    for curves, head in ((deletion, "Deletion (lower area is better)"),
+                         (insertion, "Insertion (higher area is better)")):
         rows, labels = [], []
         for name in names:
             y = np.asarray(curves[name], np.float64)

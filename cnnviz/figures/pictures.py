@@ -12,8 +12,8 @@ import numpy as np
 from ..inspect.feature_maps import channel_grid, grid_cols
 from .clicks import outline
 
-__all__ = ["diverging_lut", "glow_image", "heat_image", "maps_image", "tile_at", "tile_clicked", "viridis_lut",
-           "weights_image"]
+__all__ = ["diverging_colours", "diverging_lut", "glow_image", "heat_image", "maps_image", "tile_at", "tile_clicked",
+           "viridis_lut", "weights_image"]
 
 
 def _lut(colours: Sequence[str]) -> np.ndarray:
@@ -44,6 +44,14 @@ def diverging_lut() -> np.ndarray:
     from plotly.colors import diverging  # noqa: PLC0415
 
     return _lut(diverging.RdBu[::-1])
+
+
+def diverging_colours(values: np.ndarray, peak: float = 1.0) -> np.ndarray:
+    """``uint8`` RGB (shape ``values.shape + (3,)``) of ``values`` on :func:`diverging_lut` over
+    ``[-peak, peak]``: blue below 0, white at 0, red above; beyond ``peak`` clipped (a ``peak``
+    of 0 counts as 1)."""
+    t = np.clip(np.asarray(values, np.float64) / (peak or 1.0), -1, 1)
+    return diverging_lut()[np.rint((t + 1) * 127.5).astype(np.uint8)]
 
 
 def maps_image(maps: np.ndarray, cols: int | None = None, tile_px: int = 48,
@@ -108,7 +116,7 @@ def weights_image(weights: np.ndarray, cell: int = 16, gap: int = 8) -> np.ndarr
     w = np.asarray(weights, np.float32)
     if w.ndim != 3 or not w.size:
         raise ValueError(f"expected weights (C, kh, kw), got shape {w.shape}")
-    rgb = diverging_lut()[np.clip((w + 1) * 127.5, 0, 255).round().astype(np.uint8)]  # (C, kh, kw, 3)
+    rgb = diverging_colours(w)  # (C, kh, kw, 3)
     big = rgb.repeat(cell, axis=1).repeat(cell, axis=2)
     c, kh, kw = w.shape
     out = np.full((kh * cell, c * kw * cell + (c - 1) * gap, 3), 255, np.uint8)

@@ -39,7 +39,7 @@ def projection_chart(projection: Projection, classes: Sequence[str] | None = Non
     """Scatter of ``projection.xy`` ``(N, 2)``, one colour per class (legend), hover giving each
     point's id and class. Two selections for a UI to read: ``pick`` (a click, shift-click for
     more; its field ``row`` is the point's row) and ``box`` (a dragged rectangle over ``x`` and
-    ``y``; :func:`rows_in_box` turns it into rows). A Vega-Lite chart (Altair) drawn on a canvas."""
+    ``y``; :func:`rows_in_box` turns it into rows). A Vega-Lite chart (Altair)."""
     xy = np.asarray(projection.xy, np.float32)
     n = len(xy)
     if ids is not None and len(ids) != n:

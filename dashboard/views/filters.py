@@ -110,7 +110,7 @@ def show_filters(ctx, model, norm: str, order_key: str, state, when) -> None:
     first = next(n for n, m in model.named_modules() if m is model.first_conv)
     unit_link(ctx, first, int(idx), left)
     right.image(weights_image(channel_images(filters, idx), cell=max(4, 144 // max(kh, kw))), width="content")
-    names = ", ".join(("red", "green", "blue")[:filters.in_channels]) if filters.in_channels <= 3 else "each channel"
+    names = "red, green, blue" if filters.in_channels == 3 else f"{filters.in_channels} channels"
     right.caption(f"Filter {idx}'s weights per input channel ({names}), each divided by the filter's largest "
                   f"|weight| ({np.abs(filters.weights[idx]).max():.3g}): red excites, blue inhibits, white is 0.")
 

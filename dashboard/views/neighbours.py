@@ -121,9 +121,8 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
             st.image(near, width=near[0].shape[1],
                      caption=[f"{short[train_ds.labels[i]]} {d:{fmt}}" for i, d in zip(found.indices[0],
                                                                                         found.distances[0])])
-        st.caption(f"Top-5 probabilities {how}. First row of neighbours: nearest in feature space "
-                   f"({metric} distance); second row: nearest in pixel space (Euclidean distance over "
-                   "0-255 values). Under each: its class and distance.")
+        st.caption(f"Top-5 probabilities {how}. Pixel distances are Euclidean over 0-255 values. Under "
+                   "each neighbour: its class and distance.")
 
     st.subheader("Neighbour purity")
     if eval_ds.labelled:
