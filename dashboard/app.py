@@ -11,8 +11,10 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a plain checkout too
 
 from cnnviz.runtime import threads_here  # noqa: E402
+from dashboard.state import freeze_imports  # noqa: E402
 
 st.set_page_config(page_title="cnnviz", page_icon=":material/grid_view:", layout="wide")
+freeze_imports(len(sys.modules))  # what the last run imported leaves the collection after each rerun
 
 PAGES = [
     st.Page("views/model.py", title="Model", icon=":material/account_tree:", default=True, url_path="model"),
