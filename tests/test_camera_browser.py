@@ -135,3 +135,30 @@ def test_fake_camera_gives_live_predictions(server, playwright_api):
         finally:
             page.close()
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+@pytest.mark.parametrize("flags, error", [
+    # no camera at all: the fake capture factory with no devices, permission granted
+    (["--use-fake-device-for-media-stream=device-count=0", "--use-fake-ui-for-media-stream"], "NotFoundError"),
+    # a camera, but the permission refused (headless Chromium refuses a prompt no one answers)
+    (["--use-fake-device-for-media-stream"], "NotAllowedError"),
+], ids=["no-camera", "permission-refused"])
+def test_without_a_camera_or_permission_the_page_says_what_to_do(server, playwright_api, flags, error):
+    url, log, _ = server
+    with chromium(playwright_api, flags) as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{url}/camera", wait_until="networkidle")
+            page.get_by_text("Press START", exact=False).first.wait_for(timeout=LIVE_S * 1000)
+            webrtc = page.frame_locator("iframe[title*='webrtc']").first
+            webrtc.get_by_role("button", name=re.compile("^start$", re.I)).click(timeout=LIVE_S * 1000)
+            webrtc.get_by_text(error, exact=False).first.wait_for(timeout=LIVE_S * 1000)  # the browser's own reason
+            page.wait_for_timeout(1000)  # the page reruns on the component's change
+            text = page.inner_text("body")
+            assert "Allow the camera for this site" in text and "press START again" in text, text
+            assert "Without a camera, classify a photo on the Predict page" in text, text
+            assert "frames/s" not in text and not page.locator("[data-testid=stException]").count()
+            webrtc.get_by_role("button", name=re.compile("^start$", re.I)).wait_for()  # START can be pressed again
+        finally:
+            page.close()
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
