@@ -105,15 +105,22 @@ LIVE = """([classes]) => {
 }"""
 
 
+def press_start(browser, url: str):
+    """Opens the Camera page in ``browser`` and presses START; returns the page and the
+    streamlit-webrtc frame."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/camera", wait_until="networkidle")
+    page.get_by_text("Press START", exact=False).first.wait_for(timeout=LIVE_S * 1000)
+    webrtc = page.frame_locator("iframe[title*='webrtc']").first
+    webrtc.get_by_role("button", name=re.compile("^start$", re.I)).click(timeout=LIVE_S * 1000)
+    return page, webrtc
+
+
 def test_fake_camera_gives_live_predictions(server, playwright_api):
     url, log, classes = server
     with chromium(playwright_api, FAKE_CAMERA) as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page, webrtc = press_start(browser, url)
         try:
-            page.goto(f"{url}/camera", wait_until="networkidle")
-            page.get_by_text("Press START", exact=False).first.wait_for(timeout=LIVE_S * 1000)
-            webrtc = page.frame_locator("iframe[title*='webrtc']").first
-            webrtc.get_by_role("button", name=re.compile("^start$", re.I)).click(timeout=LIVE_S * 1000)
             try:
                 page.wait_for_function(LIVE, arg=[classes], timeout=LIVE_S * 1000)
             except Exception:
@@ -146,12 +153,8 @@ def test_fake_camera_gives_live_predictions(server, playwright_api):
 def test_without_a_camera_or_permission_the_page_says_what_to_do(server, playwright_api, flags, error):
     url, log, _ = server
     with chromium(playwright_api, flags) as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page, webrtc = press_start(browser, url)
         try:
-            page.goto(f"{url}/camera", wait_until="networkidle")
-            page.get_by_text("Press START", exact=False).first.wait_for(timeout=LIVE_S * 1000)
-            webrtc = page.frame_locator("iframe[title*='webrtc']").first
-            webrtc.get_by_role("button", name=re.compile("^start$", re.I)).click(timeout=LIVE_S * 1000)
             webrtc.get_by_text(error, exact=False).first.wait_for(timeout=LIVE_S * 1000)  # the browser's own reason
             page.wait_for_timeout(1000)  # the page reruns on the component's change
             text = page.inner_text("body")
