@@ -4,6 +4,8 @@ every rerun, and what the pages make afterwards is still collected."""
 import gc
 import weakref
 
+import pytest
+
 from dashboard.state import freeze_imports
 from dashboard_fixtures import dashboard_env_no_data, open_page, tiny_dashboard  # noqa: F401 (fixtures)
 
@@ -17,52 +19,44 @@ def tracked(obj: object) -> bool:
     return any(o is obj for o in gc.get_objects())
 
 
-def test_freeze_imports_freezes_what_is_alive_once_per_module_count() -> None:
+@pytest.fixture(autouse=True)
+def nothing_frozen():
+    """Each test starts and ends with nothing frozen and no freeze cached."""
     gc.unfreeze()
     freeze_imports.clear()
-    try:
-        before = Node()
-        freeze_imports(10**6)  # a module count no real run has
-        frozen = gc.get_freeze_count()
-        assert frozen > 0
-        assert not tracked(before)  # frozen: the collection after each rerun skips it
+    yield
+    gc.unfreeze()
+    freeze_imports.clear()
 
-        after = Node()
-        freeze_imports(10**6)  # the same count: cached, nothing more is frozen
-        assert gc.get_freeze_count() == frozen
-        assert tracked(after)
 
-        freeze_imports(10**6 + 1)  # a page imported more: freeze again, `after` with it
-        assert gc.get_freeze_count() > frozen
-        assert not tracked(after)
-    finally:
-        gc.unfreeze()
-        freeze_imports.clear()
+def test_freeze_imports_freezes_what_is_alive_once_per_module_count() -> None:
+    before = Node()
+    freeze_imports(10**6)  # a module count no real run has
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    assert not tracked(before)  # frozen: the collection after each rerun skips it
+
+    after = Node()
+    freeze_imports(10**6)  # the same count: cached, nothing more is frozen
+    assert gc.get_freeze_count() == frozen
+    assert tracked(after)
+
+    freeze_imports(10**6 + 1)  # a page imported more: freeze again, `after` with it
+    assert gc.get_freeze_count() > frozen
+    assert not tracked(after)
 
 
 def test_garbage_made_after_the_freeze_is_still_collected() -> None:
-    gc.unfreeze()
-    freeze_imports.clear()
-    try:
-        freeze_imports(10**6)
-        a, b = Node(), Node()
-        a.other, b.other = b, a  # a cycle: only the collector frees it
-        gone = weakref.ref(a)
-        del a, b
-        gc.collect()
-        assert gone() is None
-    finally:
-        gc.unfreeze()
-        freeze_imports.clear()
+    freeze_imports(10**6)
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a cycle: only the collector frees it
+    gone = weakref.ref(a)
+    del a, b
+    gc.collect()
+    assert gone() is None
 
 
 def test_a_dashboard_run_freezes_what_it_imported(dashboard_env_no_data) -> None:
-    gc.unfreeze()
-    freeze_imports.clear()
-    try:
-        at = open_page("model")
-        assert not at.exception
-        assert gc.get_freeze_count() > 0  # app.py froze what was imported before its run
-    finally:
-        gc.unfreeze()
-        freeze_imports.clear()
+    at = open_page("model")
+    assert not at.exception
+    assert gc.get_freeze_count() > 0  # app.py froze what was imported before its run
