@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .kernel_orientation import KernelOrientation, kernel_orientation, measurable
 from .kernel_structure import KernelStructure, kernel_structure
 
 __all__ = [
@@ -48,6 +49,9 @@ class FilterSet:
     * ``normalize``: ``"per_filter"`` or ``"global"``; ``normalization`` describes it in words.
     * ``structure``: :class:`~cnnviz.inspect.kernel_structure.KernelStructure` of the weights:
       per filter, how concentrated its energy is in a few spatial frequencies (0 = white noise).
+    * ``orientation``: :class:`~cnnviz.inspect.kernel_orientation.KernelOrientation` of the
+      weights (how much each filter responds to one orientation, and which), or None for
+      kernels smaller than 3x3.
     """
 
     images: np.ndarray
@@ -57,6 +61,7 @@ class FilterSet:
     normalize: str
     normalization: str
     structure: KernelStructure
+    orientation: KernelOrientation | None = None
 
     def __len__(self) -> int:
         return len(self.weights)
@@ -69,17 +74,28 @@ class FilterSet:
     def in_channels(self) -> int:
         return int(self.weights.shape[1])
 
-    def order_by(self, key: Literal["norm", "color", "structure"] = "norm") -> np.ndarray:
+    @property
+    def grey_oriented(self) -> int:
+        """How many filters are oriented and see mostly brightness (``colorfulness`` below 1/3):
+        the grey edge and grating detectors of AlexNet's figure 3 (0 without an orientation)."""
+        if self.orientation is None:
+            return 0
+        return int((self.orientation.oriented & (self.colorfulness < 1 / 3)).sum())
+
+    def order_by(self, key: Literal["norm", "color", "structure", "orientation"] = "norm") -> np.ndarray:
         """Filter indices ``(C_out,) int64``, largest ``norms`` (``"norm"``), ``colorfulness``
-        (``"color"``) or structure score (``"structure"``) first; ties keep index order."""
+        (``"color"``), structure score (``"structure"``) or orientation selectivity
+        (``"orientation"``, all 0 for kernels too small to measure) first; ties keep index order."""
         if key == "norm":
             score = self.norms
         elif key in ("color", "colorfulness"):
             score = self.colorfulness
         elif key == "structure":
             score = self.structure.scores
+        elif key == "orientation":
+            score = self.orientation.selectivity if self.orientation is not None else np.zeros(len(self))
         else:
-            raise ValueError(f"unknown order key {key!r}: use 'norm', 'color' or 'structure'")
+            raise ValueError(f"unknown order key {key!r}: use 'norm', 'color', 'structure' or 'orientation'")
         return np.argsort(-score, kind="stable").astype(np.int64)
 
 
@@ -134,6 +150,7 @@ def first_layer_filters(source: nn.Module | torch.Tensor | np.ndarray,
         images=np.ascontiguousarray(rgb, dtype=np.float32), weights=w,
         norms=np.sqrt(energy).astype(np.float32), colorfulness=color.astype(np.float32),
         normalize=normalize, normalization=NORMALIZATIONS[normalize], structure=kernel_structure(w),
+        orientation=kernel_orientation(w) if measurable(w.shape) else None,
     )
 
 
