@@ -15,7 +15,7 @@ from ..checkpoints import CheckpointError
 from ..data import DatasetError
 from ..distributed import DistributedError, Launch, launch_from_env
 from ..models import UnknownModelError
-from ..train import ConfigError
+from ..train import ConfigError, ResumeError
 from .commands import (cmd_download, cmd_evaluate, cmd_features, cmd_figures, cmd_gallery, cmd_import, cmd_info,
                        cmd_models, cmd_predict, cmd_train, cmd_units, cmd_attribution_check)
 from .parser import UsageError, build_parser
@@ -23,7 +23,7 @@ from .parser import UsageError, build_parser
 __all__ = ["UsageError", "build_parser", "main"]
 
 _USER_ERRORS = (DatasetError, CheckpointError, ConfigError, FileNotFoundError, UnknownModelError, UsageError,
-                DistributedError)
+                DistributedError, ResumeError)
 _TORCHRUN_COMMANDS = ("train", "evaluate", "features", "units", "info", "models")
 """Commands that may run as several processes: the first four share their work, the last two only read."""
 

@@ -41,7 +41,7 @@ def _backend(args: argparse.Namespace) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..train import train_checkpoint
+    from ..train import TrainPart, train_checkpoint
 
     overrides = given(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       label_smoothing=args.label_smoothing, seed=args.seed, class_balance=args.class_balance,
@@ -56,8 +56,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     with process_group(device if isinstance(device, str) else None, _backend(args)):
         ckpt = train_checkpoint(args.data, args.out, model_kwargs=parse_key_values(args.model_arg, "--model-arg"),
                                 overrides=overrides, evaluate_test=not args.no_test, cache_dir=args.cache_dir,
-                                overwrite=args.force, **choices)
+                                overwrite=args.force, resume=args.resume,
+                                stop_after_minutes=args.stop_after_minutes, **choices)
     if ckpt is None:  # another rank of a torchrun launch: rank 0 saved and reports
+        return 0
+    if isinstance(ckpt, TrainPart):
+        print(f"stopped after epoch {ckpt.epoch} ({ckpt.steps} of {ckpt.total_steps} steps, "
+              f"{ckpt.seconds:.0f} s of training so far); its state is saved in {ckpt.state}.\n"
+              "Run the same command with --resume to go on.")
         return 0
     m = ckpt.meta.metrics
     print(f"saved {ckpt.path} and {paths_for(ckpt.path)[1]}")

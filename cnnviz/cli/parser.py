@@ -147,7 +147,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help=f"dataset kind, which sets the defaults (default: {DEFAULT_DATASET})")
     t.add_argument("--model", default=None, help=f"architecture: {', '.join(list_models())}")
     t.add_argument("--out", required=True, help="checkpoint path without suffix, e.g. checkpoints/cifar10_fast")
-    t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --out")
+    t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --out "
+                   "(and start again over an unfinished run's saved state)")
+    t.add_argument("--resume", action="store_true",
+                   help="go on from the state an unfinished run saved beside --out (after every epoch); "
+                        "give the same options as that run")
+    t.add_argument("--stop-after-minutes", type=float, default=None, metavar="T",
+                   help="stop at the end of the first epoch past T minutes, keeping the state: "
+                        "a long run in parts (continue with --resume)")
     t.add_argument("--epochs", type=float, default=None)
     t.add_argument("--batch-size", type=int, default=None,
                    help="images per step, in all (under torchrun: shared by the processes)")

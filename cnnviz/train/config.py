@@ -205,7 +205,8 @@ class EpochRecord:
 @dataclass
 class TrainResult:
     """What ``fit`` returns: the history, weight snapshots by epoch, the runtime used (rank
-    0's) and the number of processes that shared the work."""
+    0's) and the number of processes that shared the work; ``finished`` is False when the run
+    stopped early to be resumed (``steps`` of ``total_steps`` taken)."""
 
     history: list[EpochRecord]
     snapshots: dict[int, dict[str, torch.Tensor]]
@@ -213,3 +214,6 @@ class TrainResult:
     seconds: float
     best_epoch: int | None = None
     world_size: int = 1  # processes that trained it together (torchrun)
+    finished: bool = True
+    total_steps: int = 0
+    steps: int = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -26,6 +27,7 @@ from ..inputs import Normalization, mix_batch, random_affine, random_colour, ran
 from ..runtime import Runtime, resolve_runtime, set_threads, tune_cpu_process
 from .config import ConfigError, EpochRecord, TrainConfig, TrainResult
 from .optim import Lookahead, class_weights, cpu_state, lr_factor, param_groups, snapshot_prefix, steps_within
+from .resume import SavedState, save_state
 
 
 @dataclass
@@ -75,6 +77,10 @@ def fit(
     norm: Normalization,
     progress: bool = True,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    state_at: str | Path | None = None,
+    resume: SavedState | None = None,
+    identity: dict[str, Any] | None = None,
+    stop_after_minutes: float | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``train`` (uint8 images), validating on ``val`` every epoch.
 
@@ -82,38 +88,98 @@ def fit(
     as initialised, after any data-dependent ``prepare``). The
     model ends on the device it started on, in eval mode.
 
+    In parts: with ``state_at`` (a checkpoint path) the run's whole state is saved beside it
+    after every epoch (:mod:`cnnviz.train.resume`, tagged with ``identity``); ``resume``, a
+    state loaded from there, continues a run from the end of its epoch with the same weights,
+    optimiser, schedule and random draws, so the steps taken are those of an unbroken run.
+    ``stop_after_minutes`` ends this part at the first epoch's end past that many minutes;
+    the result then has ``finished=False``.
+
     Inside a process group of several processes (``torchrun``) every rank calls it with the
     same data and config and trains its share of every batch; all ranks end with the same
     weights and history (``on_epoch`` is called on each); progress shows on rank 0 only, and
-    only rank 0 keeps snapshots (the others return none).
+    only rank 0 keeps snapshots and saves the state (the others return none).
     """
     if len(train) == 0:
         raise ValueError("the training set is empty")
     home = next(model.parameters()).device
     run = _setup(model, train, config, norm)
+    epoch = 0
+    if resume is not None:
+        _restore(run, resume)
+        epoch = resume.epoch
     if progress and run.main:
         from tqdm.auto import tqdm
 
         where = run.rt.describe() + (f", {run.world} processes" if run.world > 1 else "")
-        run.bar = tqdm(total=run.total_steps, desc=f"training on {where}", unit="step")
-    run.t_start = time.perf_counter()
-    if 0 in config.snapshot_epochs and run.main:  # the weights as initialised, before the first step
+        run.bar = tqdm(total=run.total_steps, initial=run.step, desc=f"training on {where}", unit="step")
+    part_start = time.perf_counter()
+    run.t_start = part_start - (resume.elapsed if resume is not None else 0.0)
+    if 0 in config.snapshot_epochs and run.main and resume is None:  # the weights as initialised
         run.snapshots[0] = cpu_state(model, snapshot_prefix(model, config.snapshot_scope))
     model.train()
     run.net.train()
+    finished = True
     try:
-        epoch = 0
         while run.step < run.total_steps:
             epoch += 1
             _keep(run, _epoch(run, epoch, val), on_epoch)
+            if state_at is not None and run.main:
+                save_state(state_at, _capture(run, epoch, identity or {}))
+            if (stop_after_minutes is not None and run.step < run.total_steps
+                    and time.perf_counter() - part_start >= stop_after_minutes * 60):
+                finished = False
+                break
     finally:
         if run.bar is not None:
             run.bar.close()
-    if run.best is not None and run.best[1] != run.history[-1].epoch:
+    if finished and run.best is not None and run.best[1] != run.history[-1].epoch:
         model.load_state_dict(run.best[2])
     model.to(home, memory_format=torch.contiguous_format).eval()
     return TrainResult(run.history, run.snapshots, run.rt.describe(), round(time.perf_counter() - run.t_start, 2),
-                       best_epoch=run.best[1] if run.best else None, world_size=run.world)
+                       best_epoch=run.best[1] if run.best else None, world_size=run.world, finished=finished,
+                       total_steps=run.total_steps, steps=run.step)
+
+
+def _capture(run: _Run, epoch: int, identity: dict[str, Any]) -> SavedState:
+    """The run's state at the end of ``epoch``, as CPU tensors and JSON values."""
+    opt = run.opt.state_dict()
+    tensors: dict[str, dict[str, torch.Tensor]] = {
+        "model": cpu_state(run.model),
+        "opt": {f"{i}.{name}": t for i, st in opt["state"].items() for name, t in st.items()
+                if isinstance(t, torch.Tensor)},
+        "gen": {"state": run.gen.get_state()},
+    }
+    if run.look is not None:
+        tensors["look"] = run.look.ema
+    if run.best is not None:
+        tensors["best"] = run.best[2]
+    for e, snap in run.snapshots.items():
+        tensors[f"snap{e}"] = snap
+    return SavedState(epoch, run.step, run.total_steps, run.planned_steps, time.perf_counter() - run.t_start,
+                      list(run.history), run.rng.bit_generator.state, opt["param_groups"],
+                      run.best[:2] if run.best else None, identity, tensors)
+
+
+def _restore(run: _Run, state: SavedState) -> None:
+    """Put ``state`` (from :func:`_capture`, saved and loaded again) into a freshly set-up run."""
+    t = state.tensors
+    run.model.load_state_dict(t["model"])
+    per_param: dict[int, dict[str, torch.Tensor]] = {}
+    for key, v in t.get("opt", {}).items():
+        i, _, name = key.partition(".")
+        per_param.setdefault(int(i), {})[name] = v
+    run.opt.load_state_dict({"state": per_param, "param_groups": state.optimizer_groups})
+    if run.look is not None and "look" in t:
+        for k, e in run.look.ema.items():
+            e.copy_(t["look"][k])
+    if state.best is not None:
+        run.best = (float(state.best[0]), int(state.best[1]), t["best"])
+    run.snapshots = {int(g[4:]): v for g, v in t.items() if g.startswith("snap")}
+    run.gen.set_state(t["gen"]["state"])
+    run.rng.bit_generator.state = state.rng
+    run.step, run.total_steps, run.planned_steps = state.step, state.total_steps, state.planned_steps
+    run.history = list(state.history)
 
 
 def check_freeze(model: nn.Module, cfg: TrainConfig) -> None:

@@ -10,11 +10,13 @@ saves the checkpoint."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+import torch
 from torch import nn
 
 from .. import distributed
@@ -25,10 +27,23 @@ from ..evaluate import evaluate
 from ..inputs import Normalization
 from ..models import model_spec
 from ..runtime import Runtime, resolve_runtime
-from .config import COUNT, FRACTION, ConfigError, TrainConfig, require
+from .config import COUNT, FRACTION, POSITIVE, ConfigError, TrainConfig, require
 from .loop import check_freeze, check_world, fit
+from .resume import clear_state, load_state, state_paths
 
 DEFAULT_DATASET = "cifar10"
+
+
+@dataclass(frozen=True)
+class TrainPart:
+    """A run stopped after ``epoch`` (``steps`` of ``total_steps`` taken) to be continued:
+    its state is saved at ``state``; the same call with ``resume=True`` goes on from there."""
+
+    state: Path
+    epoch: int
+    steps: int
+    total_steps: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -96,7 +111,9 @@ def train_checkpoint(
     overwrite: bool = False,
     size: int | None = None,
     resize: str | None = None,
-) -> Checkpoint | None:
+    resume: bool = False,
+    stop_after_minutes: float | None = None,
+) -> Checkpoint | TrainPart | None:
     """Load data, split it, train, evaluate and save a self-describing checkpoint at ``out``.
 
     The choices are checked first (:func:`plan_training`) and ``out`` must be writable and,
@@ -105,14 +122,29 @@ def train_checkpoint(
     beside the training data) is scored once at the end and recorded in the metrics. Returns
     the checkpoint as loaded on the training runtime.
 
+    The run's state is saved beside ``out`` after every epoch (``<out>.resume.*``) and removed
+    once the checkpoint is saved. A state left by an interrupted run is refused unless
+    ``resume`` (go on from it: the same steps as an unbroken run) or ``overwrite`` (start
+    again). ``stop_after_minutes`` stops at the first epoch's end past that many minutes and
+    returns a :class:`TrainPart` instead of a checkpoint: a long run done in parts.
+
     Under ``torchrun`` every rank calls it with the same arguments; rank 0 saves and returns
     the checkpoint, the other ranks return None once it is saved. ``info`` records the number
     of processes (``world_size``).
     """
     plan = plan_training(dataset, model, model_kwargs, preprocess, size, resize, val_fraction, overrides)
+    if stop_after_minutes is not None:
+        require("stop_after_minutes", stop_after_minutes, POSITIVE)
     main = distributed.is_main()
+    state_file = state_paths(out)[1]
     if main:
         prepare_output(out, overwrite)
+        if state_file.exists() and not resume:
+            if not overwrite:
+                raise CheckpointError(f"{state_file} holds the state of an unfinished run for this output; "
+                                      "continue it (resume=True, --resume on the command line) or start again "
+                                      "(overwrite=True, --force)")
+            clear_state(out)
     progress = progress and main
     t0 = time.perf_counter()
     with distributed.leader_first():
@@ -121,8 +153,15 @@ def train_checkpoint(
     split = make_split(full, plan.val_fraction, plan.config.data_seed)
     train_ds, val_ds = split.apply(full)
     norm = Normalization.fit(train_ds.images)
+    torch.manual_seed(plan.config.seed)  # the seed decides the initial weights too
     net = build_architecture(plan.arch, len(full.classes), plan.preprocess.size, plan.arch_kwargs)
-    result = fit(net, train_ds, val_ds if len(val_ds) else None, plan.config, norm, progress=progress)
+    identity = _identity(plan, full)
+    saved = load_state(out, identity) if resume else None
+    result = fit(net, train_ds, val_ds if len(val_ds) else None, plan.config, norm, progress=progress,
+                 state_at=out, resume=saved, identity=identity, stop_after_minutes=stop_after_minutes)
+    if not result.finished:
+        distributed.barrier()
+        return TrainPart(state_file, len(result.history), result.steps, result.total_steps, result.seconds)
     test = _test_split(data, full, plan.preprocess, cache_dir, progress) if evaluate_test else None
     net.to(plan.runtime.device)  # fit hands it back where it was built; score it where it trained
     metrics = _metrics(net, full.classes, {"val": val_ds, "test": test}, norm, plan)
@@ -136,9 +175,25 @@ def train_checkpoint(
     )
     if result.world_size > 1:
         meta.info["dist_backend"] = distributed.backend()
-    saved = load_checkpoint(save_checkpoint(out, net, meta, result.snapshots), runtime=plan.runtime) if main else None
+    done = None
+    if main:
+        done = load_checkpoint(save_checkpoint(out, net, meta, result.snapshots), runtime=plan.runtime)
+        clear_state(out)
     distributed.barrier()
-    return saved
+    return done
+
+
+#: Options that may change between the parts of one run: where and how fast it runs.
+_RUNTIME_OPTIONS = ("device", "precision", "channels_last", "threads")
+
+
+def _identity(plan: TrainPlan, full: ImageDataset) -> dict[str, Any]:
+    """What a saved state must match to be continued: the model, recipe, preprocessing and data."""
+    recipe = {k: v for k, v in plan.config.to_dict().items() if k not in _RUNTIME_OPTIONS}
+    identity = {"model": plan.arch, "model_arguments": plan.arch_kwargs, "recipe": recipe,
+                "preprocessing": asdict(plan.preprocess) | {"val_fraction": plan.val_fraction},
+                "dataset": full.fingerprint}
+    return json.loads(json.dumps(identity))  # as it reads back from the saved JSON (tuples as lists)
 
 
 def _test_split(data: str | Path, full: ImageDataset, pre: Preprocess, cache_dir: str | Path | None,
