@@ -112,3 +112,19 @@ def test_filter_set_carries_the_orientation_and_greyscale_count():
     assert fs.grey_oriented == 1  # the red-green edge is oriented but colour-opponent
     assert list(fs.order_by("orientation")[:2]) in ([0, 1], [1, 0])
     assert first_layer_filters(np.zeros((4, 3, 2, 2), np.float32)).orientation is None
+
+
+def test_the_filters_pages_sentence_counts_what_was_measured():
+    from cnnviz.figures.filters import kernel_measures_text, kernel_orientation_text
+
+    w = np.stack([edge(7, 0), edge(7, 45), edge(7, 90) * [[[1]], [[-1]], [[0]]], blob(7, 2.0)]).astype(np.float32)
+    fs = first_layer_filters(w)
+    text = kernel_measures_text(fs)
+    assert text.endswith(" Oriented (edge or stripe detectors): 3 of 4 (75%), 2 of them grey, at 3 of 4 orientations.")
+    assert kernel_orientation_text(fs, 1).startswith(", orientation 1.00 (edge at 45°, period ")
+    assert kernel_orientation_text(fs, 3) == ", orientation 0.00 (not oriented)"
+    none = first_layer_filters(np.stack([blob(7, 2.0)] * 2).astype(np.float32))
+    assert kernel_measures_text(none).endswith(" None of the 2 is oriented (an edge or stripe detector).")
+    small = first_layer_filters(np.zeros((4, 3, 2, 2), np.float32))
+    assert kernel_measures_text(small).endswith(" Kernels of 2x2 are too small to have an orientation.")
+    assert kernel_orientation_text(small, 0) == ""

@@ -8,7 +8,8 @@ import plotly.graph_objects as go
 from ..inspect.feature_maps import grid_cols
 from ..inspect.filters import FilterSet, channel_images
 
-__all__ = ["filter_channels_figure", "filter_grid_figure", "grid_image", "lecture_grid", "png_bytes"]
+__all__ = ["MEASURES_HELP", "filter_channels_figure", "filter_grid_figure", "grid_image", "kernel_measures_text",
+           "kernel_orientation_text", "lecture_grid", "png_bytes"]
 
 LECTURE_WIDTH = 1200
 
@@ -140,3 +141,40 @@ def filter_channels_figure(filters: FilterSet, index: int,
         margin=dict(l=10, r=10, t=80, b=10), height=320, plot_bgcolor="white",
     )
     return fig
+
+
+#: What the two kernel measures mean, in plain words (the Filters page's tooltip).
+MEASURES_HELP = (
+    "Structure: how much of a kernel's energy sits in a few spatial frequencies (0 = as random as white "
+    "noise, 1 = one clean pattern). Oriented: a kernel whose light-dark changes all run one way, as an "
+    "edge or a stripe detector's do (orientation selectivity, 0 = no preferred direction as in a blob or "
+    "noise, 1 = one direction); counted from 0.5 up. Grey: the kernel weighs red, green and blue alike, "
+    "so it sees brightness, not colour."
+)
+
+
+def kernel_measures_text(filters: FilterSet) -> str:
+    """One sentence of what the kernels' measures say: structure, and how many are oriented
+    (how many of those grey, at how many of four orientations) when the kernels can have one."""
+    ks, n = filters.structure, len(filters)
+    text = (f"Kernel structure: mean {ks.mean:.2f} (0 = white noise, 1 = all energy in the {ks.k} strongest "
+            f"spatial frequencies); {ks.structured} of {n} more structured than 99% of random kernels.")
+    ko = filters.orientation
+    if ko is None:
+        return text + f" Kernels of {filters.kernel_size[0]}x{filters.kernel_size[1]} are too small to have an orientation."
+    if ko.count == 0:
+        return text + f" None of the {n} is oriented (an edge or stripe detector)."
+    return text + (f" Oriented (edge or stripe detectors): {ko.count} of {n} ({ko.fraction:.0%}), "
+                   f"{filters.grey_oriented} of them grey, at {ko.orientations()} of 4 orientations.")
+
+
+def kernel_orientation_text(filters: FilterSet, index: int) -> str:
+    """``", orientation 0.83 (edge at 45°, period 4.2 px)"`` for one filter; empty without a measure."""
+    ko = filters.orientation
+    if ko is None:
+        return ""
+    sel = float(ko.selectivity[index])
+    if not ko.oriented[index]:
+        return f", orientation {sel:.2f} (not oriented)"
+    period = float(ko.wavelength[index])
+    return f", orientation {sel:.2f} (edge at {ko.angle[index]:.0f}°, period {period:.1f} px)"

@@ -80,7 +80,7 @@ class CifarFastNet(CNN):
                  bn_momentum: float = 0.4, logit_scale: float = 1 / 9,
                  stem: Literal["whiten", "conv"] = "whiten", stem_kernel: int = 5,
                  stem_width: int = 48, stem_init: Literal["random", "whiten"] = "random",
-                 stem_stride: int = 1):
+                 stem_stride: int = 1, stem_init_scale: float = 1.0):
         super().__init__()
         self.num_classes = num_classes
         self.stem_kind = stem
@@ -105,8 +105,12 @@ class CifarFastNet(CNN):
                                  f"{6 * stem_kernel**2}, got {stem_width}")
             if stem_stride not in (1, 2, 3, 4):
                 raise ValueError(f"stem_stride must be 1, 2, 3 or 4, got {stem_stride}")
+            if not stem_init_scale > 0:
+                raise ValueError(f"stem_init_scale must be above 0, got {stem_init_scale}")
             self.stem_conv = nn.Conv2d(3, stem_width, stem_kernel, stride=stem_stride,
                                        padding=stem_kernel // 2, bias=False)
+            with torch.no_grad():  # a small start: what training writes into the kernels outweighs the noise
+                self.stem_conv.weight.mul_(stem_init_scale)
             self.stem_norm = _BatchNorm(stem_width, bn_momentum)
             self.stem_act = nn.GELU()
             stem_out = stem_width

@@ -14,7 +14,7 @@ from dashboard.state import progress_bar, sidebar, url_int
 from dashboard.widgets import unit_link
 from cnnviz.checkpoints import CheckpointError, load_snapshots, snapshots_path
 from cnnviz.data import DatasetError
-from cnnviz.figures.filters import lecture_grid, png_bytes
+from cnnviz.figures.filters import MEASURES_HELP, kernel_measures_text, kernel_orientation_text, lecture_grid, png_bytes
 from cnnviz.figures.pictures import tile_clicked, weights_image
 from cnnviz.inspect.feature_maps import grid_cols
 from cnnviz.inspect.filters import channel_images, first_layer_filters, first_layer_filters_from_state
@@ -89,11 +89,8 @@ def show_filters(ctx, model, norm: str, order_key: str, state, when) -> None:
                 f"{filters.normalization}. Click a kernel to enlarge it.")
     streamlit_image_coordinates(grid, key="f_click", width="content", cursor="pointer", png_compression_level=1,
                                 on_click=partial(_kernel_clicked, shown, grid.shape))
-    ks = filters.structure
     s1, s2 = st.columns([4, 1], vertical_alignment="center")
-    s1.caption(f"Kernel structure: mean score {ks.mean:.2f} (0 = white noise, 1 = all energy in the "
-               f"{ks.k} strongest spatial frequencies); {ks.structured} of {len(filters)} kernels are more "
-               "structured than 99% of random kernels of this shape.")
+    s1.caption(kernel_measures_text(filters), help=MEASURES_HELP)
     s2.download_button("Slide PNG", lambda: png_bytes(lecture_grid(filters, order)), key="f_png",
                        file_name=f"{ctx.name}_kernels{'' if when == 'final' else f'_epoch{when}'}.png",
                        mime="image/png", on_click="ignore", icon=":material/download:",
@@ -106,7 +103,7 @@ def show_filters(ctx, model, norm: str, order_key: str, state, when) -> None:
     big = filters.images[idx].repeat(192 // filters.kernel_size[0], 0).repeat(192 // filters.kernel_size[1], 1)
     left.image(big, caption=f"filter {idx}", clamp=True)
     left.write(f"norm {filters.norms[idx]:.3f}, colourfulness {filters.colorfulness[idx]:.2f}, "
-               f"structure {filters.structure.scores[idx]:.2f}")
+               f"structure {filters.structure.scores[idx]:.2f}" + kernel_orientation_text(filters, idx))
     first = next(n for n, m in model.named_modules() if m is model.first_conv)
     unit_link(ctx, first, int(idx), left)
     right.image(weights_image(channel_images(filters, idx), cell=max(4, 144 // max(kh, kw))), width="content")
@@ -163,10 +160,12 @@ if ctx is not None:
     c1, c2, c3 = st.columns(3)
     norm = c1.radio("Normalisation", ["per_filter", "global"], horizontal=True, key="f_norm",
                     format_func=lambda s: {"per_filter": "each filter", "global": "all filters together"}[s])
-    order_key = c2.radio("Order", ["index", "norm", "color", "structure"], horizontal=True, key="f_order",
+    order_key = c2.radio("Order", ["index", "norm", "color", "structure", "orientation"], horizontal=True,
+                         key="f_order",
                          format_func=lambda s: {"index": "as learned", "norm": "by norm",
                                                 "color": "colour-specific first",
-                                                "structure": "most structured first"}[s])
+                                                "structure": "most structured first",
+                                                "orientation": "most oriented first"}[s])
     snaps = snapshots(ctx.ckpt)
     if not snaps:
         c3.caption("No epoch snapshots in this checkpoint (train with --snapshot-epochs to add them).")
