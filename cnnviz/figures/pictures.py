@@ -4,6 +4,7 @@ costs about as much as the rest of a page)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Sequence
 
@@ -12,8 +13,9 @@ import numpy as np
 from ..inspect.feature_maps import channel_grid, grid_cols
 from .clicks import outline
 
-__all__ = ["diverging_colours", "diverging_lut", "glow_image", "heat_image", "maps_image", "tile_at", "tile_clicked",
-           "viridis_lut", "weights_image"]
+__all__ = ["DrawnText", "TextCanvas", "diverging_colours", "diverging_lut", "fitted_thumbnail", "font", "glow_image",
+           "heat_image", "line_height", "maps_image", "text_width", "tile_at", "tile_clicked", "viridis_lut",
+           "weights_image", "wrap_text"]
 
 
 def _lut(colours: Sequence[str]) -> np.ndarray:
@@ -148,3 +150,157 @@ def tile_clicked(click: dict | None, grid_shape: tuple[int, ...], n: int, cols: 
         return None
     scale = grid_shape[1] / click["width"]
     return tile_at(grid_shape, n, cols, gap, click["x"] * scale, click["y"] * scale)
+
+
+# -- text at its final size: fonts, wrapping and a canvas that records what it draws -------------
+
+#: TrueType files tried in order (DejaVu ships with most Linux systems, ``fonts-dejavu-core``).
+FONT_FILES = {False: ("DejaVuSans.ttf", "LiberationSans-Regular.ttf", "Arial.ttf", "arial.ttf"),
+              True: ("DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf", "Arial Bold.ttf", "arialbd.ttf")}
+
+
+@functools.lru_cache(maxsize=64)
+def font(size: int, bold: bool = False):
+    """A TrueType font at ``size`` px: DejaVu Sans (bold with ``bold``), else another common
+    sans-serif, else Pillow's own scalable default; Pillow's fixed bitmap font only when it
+    has no FreeType at all (then text cannot reach ``size``)."""
+    from PIL import ImageFont  # noqa: PLC0415
+
+    for name in FONT_FILES[bold] + (FONT_FILES[False] if bold else ()):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, ImportError, OSError):  # Pillow without FreeType
+        return ImageFont.load_default()
+
+
+def text_width(text: str, size: int, bold: bool = False) -> float:
+    """How many pixels ``text`` takes on one line at ``size`` px."""
+    return float(font(size, bold).getlength(text))
+
+
+def line_height(size: int, bold: bool = False) -> int:
+    """The height of one line of text at ``size`` px: ascent + descent of the font."""
+    f = font(size, bold)
+    try:
+        ascent, descent = f.getmetrics()
+    except AttributeError:  # pragma: no cover - bitmap font
+        return size
+    return int(ascent + descent)
+
+
+def _split_word(word: str, size: int, width: float, bold: bool) -> list[str]:
+    """A word too long for ``width`` in pieces that fit, broken after ``_`` or ``-`` where it can,
+    else between letters; every letter is kept."""
+    pieces, rest = [], word
+    while rest and text_width(rest, size, bold) > width:
+        cut = max(1, max((i + 1 for i, ch in enumerate(rest[:-1]) if ch in "_-/"
+                          and text_width(rest[:i + 1], size, bold) <= width), default=0))
+        if cut == 1:  # no break mark fits: as many letters as fit
+            while cut < len(rest) and text_width(rest[:cut + 1], size, bold) <= width:
+                cut += 1
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    return pieces + ([rest] if rest else [])
+
+
+def wrap_text(text: str, size: int, width: float, bold: bool = False) -> list[str]:
+    """``text`` broken into lines no wider than ``width`` px at ``size`` px, at spaces; a word
+    wider than a line is broken inside (after ``_`` or ``-`` where it can). Nothing is cut:
+    the lines hold every character of ``text`` but the spaces they break at."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        trial = f"{line} {word}" if line else word
+        if text_width(trial, size, bold) <= width:
+            line = trial
+            continue
+        if line:
+            lines.append(line)
+        parts = _split_word(word, size, width, bold)
+        lines.extend(parts[:-1])
+        line = parts[-1] if parts else ""
+    return lines + ([line] if line else [])
+
+
+@dataclasses.dataclass(frozen=True)
+class DrawnText:
+    """One line of text drawn on a :class:`TextCanvas`: the ``text`` of the line, ``block`` (the
+    whole text it was wrapped from), the font ``size`` in px and ``box`` ``(left, top, right,
+    bottom)``: the line's box on the picture, from the font's ascent to its descent."""
+
+    text: str
+    block: str
+    size: int
+    box: tuple[int, int, int, int]
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+
+class TextCanvas:
+    """A picture drawn at its final size: text in TrueType at the size it is shown, pixel images
+    enlarged by whole factors only. Every line of text drawn is recorded in ``texts``."""
+
+    def __init__(self, width: int, height: int, background: Sequence[int] = (255, 255, 255)):
+        from PIL import Image, ImageDraw  # noqa: PLC0415
+
+        self.image = Image.new("RGB", (int(width), int(height)), tuple(background))
+        self.draw = ImageDraw.Draw(self.image)
+        self.texts: list[DrawnText] = []
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+    def text(self, x: float, y: float, text: str, size: int, fill: Sequence[int] = (20, 20, 20),
+             bold: bool = False, align: str = "left", block: str | None = None) -> tuple[int, int, int, int]:
+        """One line with its top at ``y``; ``align``: ``x`` is the line's left end, centre or right
+        end. Returns the line's box."""
+        f = font(size, bold)
+        w = text_width(text, size, bold)
+        x0 = x - w / 2 if align == "center" else x - w if align == "right" else x
+        x0, y0 = int(round(x0)), int(round(y))
+        self.draw.text((x0, y0), text, fill=tuple(fill), font=f)
+        left, _, right, _ = self.draw.textbbox((x0, y0), text, font=f)
+        box = (int(left), y0, int(max(right, x0 + w)), y0 + line_height(size, bold))
+        self.texts.append(DrawnText(text, text if block is None else block, size, box))
+        return box
+
+    def paragraph(self, x: float, y: float, text: str, size: int, width: float, fill: Sequence[int] = (20, 20, 20),
+                  bold: bool = False, align: str = "left", pitch: int | None = None) -> int:
+        """``text`` wrapped to ``width`` px (never cut), lines ``pitch`` px apart (default the line
+        height); ``align`` places each line in ``[x, x + width]``. Returns the y below the last line."""
+        pitch = pitch or line_height(size, bold)
+        lines = wrap_text(text, size, width, bold)
+        at = {"left": x, "center": x + width / 2, "right": x + width}[align]
+        for i, line in enumerate(lines):
+            self.text(at, y + i * pitch, line, size, fill, bold, align, block=text)
+        return int(round(y + (len(lines) - 1) * pitch + line_height(size, bold))) if lines else int(y)
+
+    def paste(self, picture, x: int, y: int, scale: int = 1) -> tuple[int, int, int, int]:
+        """``picture`` (``(H, W, 3) uint8`` or a PIL image) enlarged ``scale`` times by repeating
+        pixels, its top-left corner at ``(x, y)``. Returns its box."""
+        from PIL import Image  # noqa: PLC0415
+
+        img = picture if isinstance(picture, Image.Image) else Image.fromarray(np.asarray(picture, np.uint8))
+        scale = max(1, int(scale))
+        if scale > 1:
+            img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        self.image.paste(img.convert("RGB"), (int(x), int(y)))
+        return int(x), int(y), int(x) + img.width, int(y) + img.height
+
+
+def fitted_thumbnail(image: np.ndarray, side: int):
+    """``image`` at ``side`` px on its longer side: enlarged by repeating pixels when ``side`` is a
+    whole multiple of its size, else resampled smoothly (a photograph, not a kernel)."""
+    from PIL import Image  # noqa: PLC0415
+
+    img = Image.fromarray(np.asarray(image, np.uint8))
+    big = max(img.size)
+    w, h = max(1, round(img.width * side / big)), max(1, round(img.height * side / big))
+    return img.resize((w, h), Image.NEAREST if side % big == 0 else Image.LANCZOS)

@@ -246,3 +246,106 @@ def neighbour_purity(
     per_class = np.divide(sums, support, out=np.full(num_classes, np.nan), where=support > 0)
     overall = float(per_image.mean(dtype=np.float64)) if len(per_image) else float("nan")
     return PurityResult(per_image, per_class, support, overall, k, metric)
+
+
+@dataclass(frozen=True, eq=False)
+class QueryNeighbours:
+    """AlexNet's figure 4 as numbers: ``queries`` ``(Q,) int64``, the rows of the query set
+    chosen; ``indices`` ``(Q, k) int64``, each query's nearest rows of the index, nearest first;
+    ``distances`` ``(Q, k) float32``; ``query_labels`` ``(Q,)`` and ``labels`` ``(Q, k)`` int64
+    (the queries' and the neighbours' classes; -1 where unknown); ``metric``."""
+
+    queries: np.ndarray
+    indices: np.ndarray
+    distances: np.ndarray
+    query_labels: np.ndarray
+    labels: np.ndarray
+    metric: Metric
+
+    @property
+    def k(self) -> int:
+        return int(self.indices.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    @property
+    def same(self) -> np.ndarray:
+        """``(Q, k) bool``: the neighbour's class is the query's (False where either is unknown)."""
+        return (self.labels == self.query_labels[:, None]) & (self.labels >= 0) & (self.query_labels[:, None] >= 0)
+
+    @property
+    def same_count(self) -> int:
+        """How many of the ``Q * k`` neighbours share their query's class."""
+        return int(self.same.sum())
+
+
+def pick_queries(n: int, count: int = 5, labels: np.ndarray | None = None, seed: int = 0,
+                 distinct_classes: bool = True) -> np.ndarray:
+    """``count`` rows of ``n`` chosen at random with ``seed`` (all of them when ``n <= count``).
+    With ``labels`` and ``distinct_classes``, from as many different classes as there are
+    (a random class order, one random image of each), then any others."""
+    rng = np.random.default_rng(seed)
+    count = min(int(count), int(n))
+    if count <= 0:
+        return np.zeros(0, np.int64)
+    if labels is None or not distinct_classes:
+        return np.sort(rng.choice(n, size=count, replace=False)).astype(np.int64)
+    labels = np.asarray(labels, np.int64)
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} labels for {n} query images")
+    chosen: list[int] = []
+    for c in rng.permutation(np.unique(labels[labels >= 0])):
+        if len(chosen) == count:
+            break
+        chosen.append(int(rng.choice(np.flatnonzero(labels == c))))
+    if len(chosen) < count:
+        rest = np.setdiff1d(np.arange(n), chosen)
+        chosen += [int(i) for i in rng.choice(rest, size=count - len(chosen), replace=False)]
+    return np.asarray(chosen, np.int64)
+
+
+def query_neighbours(index: NeighbourIndex, query_features: np.ndarray, train_labels: np.ndarray | None = None,
+                     query_labels: np.ndarray | None = None, queries: Sequence[int] | None = None,
+                     count: int = 5, k: int = 6, seed: int = 0, metric: Metric = "euclidean",
+                     distinct_classes: bool = True, same_set: bool = False) -> QueryNeighbours:
+    """AlexNet's figure 4: for ``count`` query images (five by default, chosen by
+    :func:`pick_queries` with ``seed``, or the rows ``queries`` of ``query_features``) their
+    ``k`` nearest rows of ``index`` (training images in the penultimate feature space).
+
+    ``query_features``: ``(M, D)``, the same space as the index; ``train_labels`` ``(N,)`` and
+    ``query_labels`` ``(M,)`` give the classes (unknown: -1). ``same_set``: the queries are rows
+    of the index itself (e.g. training images), so each query's own row is left out."""
+    feats = np.asarray(query_features, np.float32)
+    if feats.ndim != 2 or feats.shape[1] != index.shape[1]:
+        raise ValueError(f"query features must be (M, {index.shape[1]}), got shape {feats.shape}")
+    m = len(feats)
+    qlab_all = None if query_labels is None else np.asarray(query_labels, np.int64)
+    if qlab_all is not None and len(qlab_all) != m:
+        raise ValueError(f"{len(qlab_all)} query labels for {m} query images")
+    if queries is None:
+        rows = pick_queries(m, count, qlab_all, seed, distinct_classes)
+    else:
+        rows = np.asarray(list(queries), np.int64)
+        if rows.ndim != 1 or (len(rows) and (rows.min() < -m or rows.max() >= m)):
+            raise ValueError(f"query rows must be 0 to {m - 1}, got {rows.tolist()}")
+        rows = rows % m if len(rows) else rows
+    extra = 1 if same_set else 0
+    if not 1 <= k <= len(index) - extra:
+        raise ValueError(f"k={k} but the index holds {len(index)} vectors: ask for 1 to {len(index) - extra}")
+    if len(rows):
+        nb = index.query(feats[rows], k + extra, metric)
+        idx, dist = nb.indices, nb.distances
+    else:
+        idx, dist = np.zeros((0, k + extra), np.int64), np.zeros((0, k + extra), np.float32)
+    if same_set:  # drop each query's own row (or the farthest, where it is not among them)
+        keep = idx != rows[:, None]
+        keep[keep.all(1), -1] = False
+        idx = idx[keep].reshape(len(rows), k)
+        dist = dist[keep].reshape(len(rows), k)
+    tl = None if train_labels is None else np.asarray(train_labels, np.int64)
+    if tl is not None and len(tl) != len(index):
+        raise ValueError(f"{len(tl)} training labels for {len(index)} training vectors")
+    labels = tl[idx] if tl is not None else np.full(idx.shape, -1, np.int64)
+    qlab = qlab_all[rows] if qlab_all is not None else np.full(len(rows), -1, np.int64)
+    return QueryNeighbours(rows, idx, dist, qlab, labels, metric)
