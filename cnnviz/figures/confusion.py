@@ -125,3 +125,66 @@ def class_metrics_chart(result: ConfusionResult, title: str = "precision, recall
         tooltip=[alt.Tooltip("name:N", title="class"), "metric:N", alt.Tooltip("value:Q", format=".1%"),
                  "images:Q"],
     ).properties(height=height)
+
+
+# -- the confusion matrix as a picture drawn at its final size (slides and files) ---------------
+
+_DARK_BLUE = np.array([8, 48, 107], np.float64)
+
+
+def most_confused(result: ConfusionResult) -> tuple[int, int, int] | None:
+    """``(true class, predicted class, images)`` of the largest off-diagonal count (the first
+    such pair on a tie), or None when nothing is confused."""
+    off = np.asarray(result.counts, np.int64).copy()
+    np.fill_diagonal(off, 0)
+    if not off.size or off.max() <= 0:
+        return None
+    i, j = np.unravel_index(int(off.argmax()), off.shape)
+    return int(i), int(j), int(off[i, j])
+
+
+def draw_confusion(canvas, box: tuple[int, int, int, int], result: ConfusionResult, size: int = 20,
+                   max_cell: int = 64) -> tuple[int, int]:
+    """The confusion matrix inside ``box`` of a :class:`~cnnviz.figures.pictures.TextCanvas`:
+    one row per true class, labelled ``n  class name`` in full, and one column per predicted
+    class, numbered as the rows; each cell coloured by its row's rate (white: never, dark blue:
+    always) with its count written in. Cells are square, as large as fit (at most ``max_cell``).
+    Returns the ``(width, height)`` drawn. Where the box is too small for ``size`` px text in a
+    cell, counts are left out rather than drawn smaller."""
+    from .pictures import line_height, text_width  # noqa: PLC0415
+
+    x0, y0, x1, y1 = box
+    k = result.num_classes
+    names = [f"{i + 1}  {str(c).replace('_', ' ')}" for i, c in enumerate(result.classes)]
+    lh = line_height(size)
+    label_w = int(max(text_width(n, size) for n in names)) + 12
+    head = lh + 8
+    corner = "true \u2193  predicted \u2192"
+    label_w = max(label_w, int(text_width(corner, size)) + 12 - 0)
+    cell = int(min(max_cell, (x1 - x0 - label_w) / max(k, 1), (y1 - y0 - head) / max(k, 1)))
+    if cell < lh:  # no room for names beside the rows: the numbers alone
+        label_w = int(text_width(str(k), size)) + 12
+        cell = int(min(max_cell, (x1 - x0 - label_w) / max(k, 1), (y1 - y0 - head) / max(k, 1)))
+    cell = max(cell, 2)
+    counts, rates = np.asarray(result.counts), np.asarray(result.normalised)
+    show = cell >= lh + 2 and cell >= text_width(str(int(counts.max(initial=0))), size) + 6
+    gx, gy = x0 + label_w, y0 + head
+    canvas.text(x0, y0, corner, size, (90, 90, 90)) if label_w > text_width(corner, size) else None
+    for j in range(k):
+        if cell >= text_width(str(j + 1), size) + 2:
+            canvas.text(gx + j * cell + cell / 2, y0 + 2, str(j + 1), size, (60, 60, 60), align="center")
+    for i in range(k):
+        y = gy + i * cell
+        if cell >= lh:
+            label = names[i] if label_w > text_width(str(k), size) + 12 else str(i + 1)
+            canvas.text(x0, y + (cell - lh) / 2, label, size, (20, 20, 20))
+        for j in range(k):
+            x = gx + j * cell
+            t = float(rates[i, j])
+            colour = tuple(int(v) for v in np.rint(255 + (_DARK_BLUE - 255) * t))
+            canvas.draw.rectangle([x, y, x + cell - 2, y + cell - 2], fill=colour,
+                                  outline=(225, 225, 225) if not counts[i, j] else None)
+            if show and counts[i, j]:
+                canvas.text(x + (cell - 1) / 2, y + (cell - 1 - lh) / 2, str(int(counts[i, j])), size,
+                            (255, 255, 255) if t > 0.5 else (20, 20, 20), align="center")
+    return label_w + k * cell, head + k * cell
