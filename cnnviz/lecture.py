@@ -652,7 +652,7 @@ def confusion_picture(conf, width: int = 1600) -> Image.Image:
 # -- the deck: one slide per lecture step -----------------------------------------------------
 
 SLIDE_SIZE = (1600, 900)
-TITLE_PX, CAPTION_PX, FOOTER_PX = 40, 24, 20
+TITLE_PX, CAPTION_PX, SIDE_CAPTION_PX, FOOTER_PX = 40, 24, 22, 20
 
 
 @dataclass
@@ -719,18 +719,18 @@ class LectureDeck:
 def compose_slide(content: SlideContent, title: str, footer: str, size: tuple[int, int] = SLIDE_SIZE,
                   margin: int = 48) -> TextCanvas:
     """A ``size`` slide drawn at its final resolution: ``title`` (40 px) and the content's
-    caption (24 px, wrapped, never cut) on top, or side by side for a ``"side"`` header; the
+    caption (24 px, wrapped, never cut) on top, or side by side for a ``"side"`` header (22 px); the
     content drawn in the room left; ``footer`` (20 px, grey) at the bottom, or under the title
     for a side header."""
     canvas = TextCanvas(*size)
     w, h = size
     if content.header == "side":
         title_w = max(text_width(title, TITLE_PX, True), text_width(footer, FOOTER_PX)) + 8
-        canvas.text(margin, 14, title, TITLE_PX, (20, 20, 20), bold=True)
-        left_bottom = canvas.text(margin, 14 + line_height(TITLE_PX, True) + 2, footer, FOOTER_PX, (130, 130, 130))[3]
-        cap_bottom = canvas.paragraph(margin + title_w + 32, 18, content.caption, CAPTION_PX,
+        canvas.text(margin, 10, title, TITLE_PX, (20, 20, 20), bold=True)
+        left_bottom = canvas.text(margin, 10 + line_height(TITLE_PX, True) + 2, footer, FOOTER_PX, (130, 130, 130))[3]
+        cap_bottom = canvas.paragraph(margin + title_w + 32, 12, content.caption, SIDE_CAPTION_PX,
                                       w - 2 * margin - title_w - 32, fill=(60, 60, 60))
-        top, bottom = max(left_bottom, cap_bottom) + 12, h - 12
+        top, bottom = max(left_bottom, cap_bottom) + 8, h - 6
     else:
         canvas.text(margin, 24, title, TITLE_PX, (20, 20, 20), bold=True)
         top = canvas.paragraph(margin, 24 + line_height(TITLE_PX, True) + 6, content.caption, CAPTION_PX,

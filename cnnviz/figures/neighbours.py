@@ -195,11 +195,11 @@ def _row_labels(result: QueryNeighbours, q: int, classes: Sequence[str], columns
 
 def _row_lines(labs: list[_Label], cells: list[tuple[float, float]], lo: float, hi: float, size: int) -> int:
     """Lay out one row's labels: each on one line where the row's labels can share one with every
-    label's centre over the thumbnails it names; else each wrapped to its own cell. Returns the
-    number of lines."""
+    label under the middle of the thumbnails it names; else each wrapped to its own cell.
+    Returns the number of lines."""
     for lab in labs:
         lab.width = text_width(lab.text, size)
-    if _place(labs, lo, hi, 18) and all(lab.left <= lab.x + lab.width / 2 <= lab.right for lab in labs):
+    if _place(labs, lo, hi, 18) and all(lab.x <= (lab.left + lab.right) / 2 <= lab.x + lab.width for lab in labs):
         return 1
     lines = 1
     for lab, (a, b) in zip(labs, cells):
@@ -227,7 +227,7 @@ def draw_query_rows(canvas: TextCanvas, box: tuple[int, int, int, int], result: 
     if n_rows == 0:
         raise ValueError("no query to draw: the result holds no query image")
     side = int(max(np.asarray(query_images).shape[1:3]))
-    gap_q, row_gap, frame, min_gap = 36, 10, 4, 14
+    gap_q, row_gap, frame, min_gap, under = 36, 6, 4, 14, 2
     lh = line_height(size)
 
     qnames = [text_width(class_display_name(classes[c]) if 0 <= c < len(classes) else "unknown class", size)
@@ -236,8 +236,9 @@ def draw_query_rows(canvas: TextCanvas, box: tuple[int, int, int, int], result: 
 
     def geometry(thumb: int):
         qcol = max(thumb, q_text)
-        pitch = (x1 - x0 - 2 * frame - qcol - thumb - gap_q) / max(k - 1, 1)
-        columns = [x0 + frame + (qcol - thumb) // 2] + [x0 + frame + qcol + gap_q + j * pitch for j in range(k)]
+        start = x0 + frame + qcol + gap_q  # each neighbour centred in a cell of 1/k of the room left
+        pitch = (x1 - start) / k
+        columns = [x0 + frame + (qcol - thumb) // 2] + [start + j * pitch + (pitch - thumb) / 2 for j in range(k)]
         rows = []
         for q in range(n_rows):
             labs = _row_labels(result, q, classes, columns, thumb)
@@ -249,11 +250,11 @@ def draw_query_rows(canvas: TextCanvas, box: tuple[int, int, int, int], result: 
         return columns, rows
 
     def height(thumb: int, lines: list[int]) -> int:
-        return n_rows * (thumb + 4) + lh * sum(lines) + row_gap * (n_rows - 1)
+        return n_rows * (thumb + under) + lh * sum(lines) + row_gap * (n_rows - 1)
 
     def fit(lines: list[int]) -> int:
-        room_h = (y1 - y0 - lh * sum(lines) - 4 * n_rows - row_gap * (n_rows - 1)) / n_rows
-        room_w = (x1 - x0 - 2 * frame - gap_q - q_text - 24 * (k - 1)) / k
+        room_h = (y1 - y0 - lh * sum(lines) - under * n_rows - row_gap * (n_rows - 1)) / n_rows
+        room_w = (x1 - x0 - 2 * frame - gap_q - q_text) / k - 24
         best = int(max(1, min(room_h, room_w)))
         whole = best // side * side
         return whole if whole >= min(min_thumb, best) and whole > 0 else best
@@ -284,21 +285,21 @@ def draw_query_rows(canvas: TextCanvas, box: tuple[int, int, int, int], result: 
                 canvas.draw.rectangle([x - frame, y - frame, x + thumb + frame - 1, y + thumb + frame - 1],
                                       outline=DIFFERENT, width=frame)
         labs, lines = rows[q]
-        ly = y + thumb + 4
-        for lab in labs:
+        ly = y + thumb + under
+        for n, lab in enumerate(labs):
             wrapped = [lab.text] if lines == 1 else wrap_text(lab.text, size, lab.width + 0.5)
             for i, t in enumerate(wrapped):
                 canvas.text(lab.x + lab.width / 2, ly + i * lh, t, size, lab.colour, align="center", block=lab.text)
             if lab.line:  # a rule from the run's first thumbnail to its last, the text in its middle
                 mid = ly + lh // 2
-                a, b = lab.left + 2, lab.right - 2
-                if lab.x - 8 - a > 4:
-                    canvas.draw.line([(a, mid), (lab.x - 8, mid)], fill=lab.colour, width=2)
-                    canvas.draw.line([(a, mid - 7), (a, mid)], fill=lab.colour, width=2)
-                if b - (lab.x + lab.width + 8) > 4:
-                    canvas.draw.line([(lab.x + lab.width + 8, mid), (b, mid)], fill=lab.colour, width=2)
-                    canvas.draw.line([(b, mid - 7), (b, mid)], fill=lab.colour, width=2)
-        y += thumb + 4 + bands[q] + row_gap
+                a = max(lab.left + 2, labs[n - 1].x + labs[n - 1].width + 8) if n else lab.left + 2
+                b = min(lab.right - 2, labs[n + 1].x - 8) if n + 1 < len(labs) else lab.right - 2
+                for u, v, end in ((a, lab.x - 8, a), (lab.x + lab.width + 8, b, b)):
+                    if v - u > 4:
+                        canvas.draw.line([(u, mid), (v, mid)], fill=lab.colour, width=2)
+                        if end in (lab.left + 2, lab.right - 2):  # a tick where the run ends
+                            canvas.draw.line([(end, mid - 7), (end, mid)], fill=lab.colour, width=2)
+        y += thumb + under + bands[q] + row_gap
     return QueryRowsLayout(thumb, tuple(tops), tuple(int(round(c)) for c in columns), tuple(bands))
 
 
