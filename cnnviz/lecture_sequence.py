@@ -46,9 +46,6 @@ LECTURE_SEQUENCE: tuple[LectureStep, ...] = (
                 "The training images nearest to a test image: in the network's features, and in pixels."),
     LectureStep("mistakes", "Mistakes", "views/mistakes.py", {},
                 "Which classes the network confuses, and its most confident mistakes."),
-    LectureStep("unit", "What one unit detects", "views/units.py", {"layer": "block2.conv1", "ch": "201"},
-                "One channel of a middle layer: the image that excites it most, and the training images where it "
-                "fires most and least."),
 )
 
 # Query parameters a step change keeps (the shared sidebar's choices and present mode); the

@@ -23,23 +23,19 @@ def test_the_steps_in_order():
         ("convolution", "views/convolution.py"),
         ("neighbours", "views/neighbours.py"),
         ("mistakes", "views/mistakes.py"),
-        ("unit", "views/units.py"),
     ]
     assert [dict(s.params) for s in LECTURE_SEQUENCE] == [
         {"epoch": "final"}, {"epoch": "first"}, {"img": "0"}, {"img": "0"}, {"img": "0", "ch": "0", "pos": "0"},
-        {"img": "0"}, {}, {"layer": "block2.conv1", "ch": "201"}]
-    assert step_label(2) == "step 3 of 8: Feature maps"
-    assert step_label(7) == "step 8 of 8: What one unit detects"  # the lecture ends on the unit atlas
+        {"img": "0"}, {}]
+    assert step_label(2) == "step 3 of 7: Feature maps"
     assert all(s.title and s.caption.endswith(".") for s in LECTURE_SEQUENCE)
 
 
 def test_every_step_is_a_page_of_the_dashboard():
-    """Each page is a file in dashboard/views and one of the pages app.py registers (its PAGE_FILES)."""
+    """Each page is a file in dashboard/views and one of the pages app.py registers."""
     app = ast.parse((DASHBOARD / "app.py").read_text())
-    table = next(n.value for n in ast.walk(app) if isinstance(n, ast.Assign)
-                 and getattr(n.targets[0], "id", "") == "PAGE_FILES")
-    registered = {row.elts[0].value for row in table.elts}
-    assert len(registered) == 11
+    registered = {c.args[0].value for c in ast.walk(app) if isinstance(c, ast.Call)
+                  and getattr(c.func, "attr", "") == "Page" and c.args and isinstance(c.args[0], ast.Constant)}
     for s in LECTURE_SEQUENCE:
         assert (DASHBOARD / s.page).is_file(), s.page
         assert s.page in registered, s.page
@@ -47,11 +43,11 @@ def test_every_step_is_a_page_of_the_dashboard():
 
 def test_next_and_previous_stop_at_the_ends():
     n = len(LECTURE_SEQUENCE)
-    assert [next_step(i) for i in range(n)] == [1, 2, 3, 4, 5, 6, 7, None]
-    assert [previous_step(i) for i in range(n)] == [None, 0, 1, 2, 3, 4, 5, 6]
+    assert [next_step(i) for i in range(n)] == [1, 2, 3, 4, 5, 6, None]
+    assert [previous_step(i) for i in range(n)] == [None, 0, 1, 2, 3, 4, 5]
     assert next_step(None) == 0 and previous_step(None) is None  # off the sequence: -> starts it
-    with pytest.raises(IndexError, match="step 8 out of range"):
-        next_step(8)
+    with pytest.raises(IndexError, match="step 7 out of range"):
+        next_step(7)
 
 
 def test_which_step_a_page_shows():
