@@ -46,6 +46,8 @@ LECTURE_SEQUENCE: tuple[LectureStep, ...] = (
                 "The training images nearest to a test image: in the network's features, and in pixels."),
     LectureStep("mistakes", "Mistakes", "views/mistakes.py", {},
                 "Which classes the network confuses, and its most confident mistakes."),
+    LectureStep("unit", "One unit of a deeper layer", "views/units.py", {},
+                "One channel of a middle layer: the image made to excite it, and the training images it fires on most."),
 )
 
 # Query parameters a step change keeps (the shared sidebar's choices and present mode); the

@@ -23,11 +23,12 @@ def test_the_steps_in_order():
         ("convolution", "views/convolution.py"),
         ("neighbours", "views/neighbours.py"),
         ("mistakes", "views/mistakes.py"),
+        ("unit", "views/units.py"),
     ]
     assert [dict(s.params) for s in LECTURE_SEQUENCE] == [
         {"epoch": "final"}, {"epoch": "first"}, {"img": "0"}, {"img": "0"}, {"img": "0", "ch": "0", "pos": "0"},
-        {"img": "0"}, {}]
-    assert step_label(2) == "step 3 of 7: Feature maps"
+        {"img": "0"}, {}, {}]
+    assert step_label(2) == "step 3 of 8: Feature maps"
     assert all(s.title and s.caption.endswith(".") for s in LECTURE_SEQUENCE)
 
 

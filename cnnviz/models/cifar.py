@@ -233,12 +233,16 @@ def fast_lecture96(num_classes: int, input_size: int, **kwargs) -> CifarFastNet:
 # The lecture net for 128-px frames, with AlexNet's first layer: 11x11 kernels at stride 4 bring
 # 128 px to the same 32x32 grid. The kernels start at a twentieth of the usual scale, so what
 # training writes into them is not buried under their random start; a quarter of the training
-# images are grey and saturation varies, so brightness edges pay off beside colour.
+# images are grey and saturation varies, so brightness edges pay off beside colour. The fast
+# recipe's weight decay, behind the stem's BatchNorm, turns the kernels over every few hundred
+# steps (lr * wd / (1 - momentum) = 3e-3 a step); at a 32nd of it, about what ResNet's ImageNet
+# recipe gives conv1, each kernel averages the whole run.
 @register_model("fast_lecture128", "fast net for 128-px inputs with AlexNet's first layer: learned 11x11 "
                 "stride-4 convolution (48 kernels) + 64/128/256, 4096-d penultimate",
                 train_defaults=_LECTURE_RECIPE | dict(
                     batch_size=256, lr=_LR / 4, epochs=20, translate=8, flip="random", class_balance="loss",
-                    scale=0.15, rotate=10, saturation=0.4, gray_prob=0.25),
+                    scale=0.15, rotate=10, saturation=0.4, gray_prob=0.4,
+                    first_conv_weight_decay=_RECIPE["weight_decay"] / 32),
                 min_input_size=32)
 def fast_lecture128(num_classes: int, input_size: int, **kwargs) -> CifarFastNet:
     kwargs = {"stem": "conv", "stem_kernel": 11, "stem_width": 48, "stem_stride": 4, "stem_init_scale": 0.05,

@@ -46,7 +46,7 @@ INDEX = (lambda v: _whole(v) and v >= 0, "a whole number of at least 0")
 # Each numeric option's range; options typed Literal or bool are checked from their annotation.
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "epochs": POSITIVE, "batch_size": COUNT, "lr": POSITIVE, "momentum": FRACTION,
-    "weight_decay": NON_NEGATIVE, "label_smoothing": FRACTION, "norm_lr_scale": POSITIVE,
+    "weight_decay": NON_NEGATIVE, "first_conv_weight_decay": NON_NEGATIVE, "label_smoothing": FRACTION, "norm_lr_scale": POSITIVE,
     "warmup_fraction": UNIT, "lr_start": NON_NEGATIVE, "lr_end": NON_NEGATIVE,
     "lookahead_every": INDEX, "lookahead_decay": UNIT, "translate": INDEX, "scale": FRACTION,
     "rotate": NON_NEGATIVE, "mix_alpha": POSITIVE, "mix_prob": UNIT,
@@ -59,7 +59,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                                                               for k, e in v.items()),
                      "a mapping of parameter names to the last epoch they train"),
 }
-_OPTIONAL = {"threads", "max_minutes", "channels_last", "split_seed"}  # None means "let cnnviz choose"
+_OPTIONAL = {"threads", "max_minutes", "channels_last", "split_seed", "first_conv_weight_decay"}  # None means "let cnnviz choose"
 
 
 def require(field: str, value: Any, rule: tuple[Callable[[Any], bool], str]) -> None:
@@ -78,7 +78,10 @@ class TrainConfig:
 
     The learning rate follows a piecewise-linear one-cycle: ``lr * lr_start`` rising to ``lr``
     over ``warmup_fraction`` of the steps, then falling to ``lr * lr_end``. BatchNorm parameters
-    use ``lr * norm_lr_scale`` and ``weight_decay / norm_lr_scale``. ``lookahead_every > 0``
+    use ``lr * norm_lr_scale`` and ``weight_decay / norm_lr_scale``. ``first_conv_weight_decay``,
+    when given, replaces ``weight_decay`` for the model's first convolution (its ``first_conv``):
+    behind a BatchNorm, decay keeps that layer's effective learning rate high, so its kernels
+    keep the noise of the last few hundred steps instead of averaging it out. ``lookahead_every > 0``
     keeps an exponential moving average of the weights that the model is pulled back to every
     that many steps, with a decay ramping as ``lookahead_decay * progress**3``.
 
@@ -105,6 +108,7 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
+    first_conv_weight_decay: float | None = None
     label_smoothing: float = 0.0
     norm_lr_scale: float = 1.0
     warmup_fraction: float = 0.2

@@ -24,15 +24,23 @@ def lr_factor(step: int, total: int, cfg: "TrainConfig") -> float:
 
 
 def param_groups(model: nn.Module, cfg: "TrainConfig") -> list[dict]:
-    """SGD groups: normalisation parameters at ``lr * norm_lr_scale``, the rest at ``lr``."""
+    """SGD groups: normalisation parameters at ``lr * norm_lr_scale``, the rest at ``lr``; the
+    first convolution's parameters in a group of their own when ``first_conv_weight_decay`` is
+    set."""
     norm_ids = {id(p) for m in model.modules()
                 if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.LayerNorm, nn.GroupNorm))
                 for p in m.parameters(recurse=False)}
-    norm, other = [], []
+    first = getattr(model, "first_conv", None)
+    first_ids = ({id(p) for p in first.parameters()}
+                 if cfg.first_conv_weight_decay is not None and isinstance(first, nn.Module) else set())
+    norm, first_conv, other = [], [], []
     for p in model.parameters():
         if p.requires_grad:
-            (norm if id(p) in norm_ids else other).append(p)
+            (norm if id(p) in norm_ids else first_conv if id(p) in first_ids else other).append(p)
     groups = [dict(params=other, lr=cfg.lr, weight_decay=cfg.weight_decay, base_lr=cfg.lr)]
+    if first_conv:
+        groups.append(dict(params=first_conv, lr=cfg.lr, weight_decay=cfg.first_conv_weight_decay,
+                           base_lr=cfg.lr))
     if norm:
         lr_n = cfg.lr * cfg.norm_lr_scale
         groups.append(dict(params=norm, lr=lr_n, weight_decay=cfg.weight_decay / cfg.norm_lr_scale,
