@@ -44,11 +44,11 @@ def test_every_step_is_a_page_of_the_dashboard():
 
 def test_next_and_previous_stop_at_the_ends():
     n = len(LECTURE_SEQUENCE)
-    assert [next_step(i) for i in range(n)] == [1, 2, 3, 4, 5, 6, None]
-    assert [previous_step(i) for i in range(n)] == [None, 0, 1, 2, 3, 4, 5]
+    assert [next_step(i) for i in range(n)] == [1, 2, 3, 4, 5, 6, 7, None]
+    assert [previous_step(i) for i in range(n)] == [None, 0, 1, 2, 3, 4, 5, 6]
     assert next_step(None) == 0 and previous_step(None) is None  # off the sequence: -> starts it
-    with pytest.raises(IndexError, match="step 7 out of range"):
-        next_step(7)
+    with pytest.raises(IndexError, match="step 8 out of range"):
+        next_step(8)
 
 
 def test_which_step_a_page_shows():
