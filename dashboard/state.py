@@ -20,6 +20,7 @@ import streamlit as st
 from cnnviz.checkpoints import Checkpoint, CheckpointError, checkpoint_data, load_checkpoint
 from cnnviz.data import PROFILES, DatasetError, ImageDataset, dataset_home, download_dataset
 from cnnviz.inspect.features import FeatureSet, cached_features
+from cnnviz.inspect.kernel_orientation import most_oriented
 from cnnviz.inspect.neighbours import NeighbourIndex
 from cnnviz.locate import DataChoice, locate_data
 from cnnviz.roots import PathRefused, check_under_roots, env_data_root, is_loopback
@@ -154,17 +155,32 @@ def default_data(ckpt: Checkpoint) -> DataChoice | None:
 
 
 def _first_loadable(ckpts: list[Path], names: list[str], wanted: str | None) -> int:
-    """Index of the URL's checkpoint, else of the first one that loads (a broken file that sorts
-    first must not break every page)."""
+    """Index of the URL's checkpoint, else of the loadable one whose first layer has the most
+    oriented kernels (the lecture's model: AlexNet's figure 3), else of the first one that loads
+    (a broken file that sorts first must not break every page)."""
     if wanted in names:
         return names.index(wanted)
-    for i, path in enumerate(ckpts):
+    return _lecture_pick(tuple(map(str, ckpts)), tuple(_mtime(p) for p in ckpts))
+
+
+def _mtime(path: Path) -> float:
+    weights = path.with_name(path.stem + ".safetensors")
+    return weights.stat().st_mtime if weights.exists() else 0.0
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _lecture_pick(paths: tuple[str, ...], mtimes: tuple[float, ...]) -> int:
+    """See :func:`_first_loadable` (once per set of checkpoint files)."""
+    layers: list[np.ndarray | None] = []
+    for path in paths:
         try:
-            load_model(path)
-            return i
-        except CheckpointError:
-            continue
-    return 0
+            layers.append(load_model(Path(path)).model.first_conv.weight.detach().cpu().numpy())
+        except (CheckpointError, TypeError):
+            layers.append(None)
+    best = most_oriented(layers)
+    if best is not None:
+        return best
+    return next((i for i, w in enumerate(layers) if w is not None), 0)
 
 
 def sidebar() -> Context | None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cnnviz.inspect.filters import first_layer_filters
-from cnnviz.inspect.kernel_orientation import ORIENTED, kernel_orientation, orientation_index
+from cnnviz.inspect.kernel_orientation import ORIENTED, kernel_orientation, most_oriented, orientation_index
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,3 +128,13 @@ def test_the_filters_pages_sentence_counts_what_was_measured():
     small = first_layer_filters(np.zeros((4, 3, 2, 2), np.float32))
     assert kernel_measures_text(small).endswith(" Kernels of 2x2 are too small to have an orientation.")
     assert kernel_orientation_text(small, 0) == ""
+
+
+def test_the_lecture_opens_on_the_layer_with_most_oriented_kernels():
+    blobs = np.stack([blob(7, 2.0)] * 4)
+    half = np.stack([edge(7, 0), gabor(7, 45, 3), blob(7, 2.0), blob(7, 1.5)])  # 2 of 4 oriented
+    three = np.stack([edge(7, 0), gabor(7, 45, 3), edge(7, 90), blob(7, 1.5)])  # 3 of 4
+    tiny = np.stack([np.ones((3, 2, 2))] * 4)  # 2x2: not measurable, never picked
+    assert most_oriented([blobs, half, three, tiny]) == 2
+    assert most_oriented([None, half, three[[0, 1, 3, 3]]]) == 1  # a tie: the first
+    assert most_oriented([tiny, None]) is None and most_oriented([]) is None

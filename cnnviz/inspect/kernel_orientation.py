@@ -29,12 +29,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 
 from .kernel_structure import NOISE_SAMPLES, _rescale
 
-__all__ = ["MIN_SIDE", "ORIENTED", "KernelOrientation", "kernel_orientation", "measurable", "orientation_index"]
+__all__ = ["MIN_SIDE", "ORIENTED", "KernelOrientation", "kernel_orientation", "measurable", "most_oriented",
+           "orientation_index"]
 
 #: The smallest kernel side measured: a 2x2 kernel has one gradient, always "oriented".
 MIN_SIDE = 3
@@ -138,6 +140,20 @@ def kernel_orientation(weights: np.ndarray, seed: int = 0) -> KernelOrientation:
     sel = _rescale(index, base).astype(np.float32)
     oriented = (sel >= ORIENTED) & (sel > p99)
     return KernelOrientation(sel, angle.astype(np.float32), wavelength.astype(np.float32), base, p99, oriented)
+
+
+def most_oriented(first_layers: Sequence[np.ndarray | None]) -> int | None:
+    """Index of the first-layer weights ``(N, C, kh, kw)`` with the largest fraction of
+    oriented kernels (the first on a tie; None entries and kernels under 3x3 never win): the
+    model a lecture on AlexNet's figure 3 should open on. None when none can be measured."""
+    best, best_frac = None, -1.0
+    for i, w in enumerate(first_layers):
+        if w is None or np.ndim(w) != 4 or not measurable(np.shape(w)):
+            continue
+        frac = kernel_orientation(w).fraction
+        if frac > best_frac:
+            best, best_frac = i, frac
+    return best
 
 
 @lru_cache(maxsize=32)
