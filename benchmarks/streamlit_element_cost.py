@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,11 +25,20 @@ from playwright.sync_api import sync_playwright
 
 import dashboard_speed as ds
 
+def key_script() -> str:
+    """The dashboard's key script (dashboard/present.py), pasted into the generated page."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from dashboard.present import KEY_SCRIPT  # noqa: PLC0415
+
+    return KEY_SCRIPT
+
+
 APP = '''import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 st.set_page_config(layout="wide")
+KEY_SCRIPT = None  # the dashboard's key script, pasted in by key_script()
 v = st.query_params.get("v", "floor")
 st.title("minimal")
 st.number_input("n", 0, 10, 1)
@@ -65,19 +75,16 @@ elif v == "table":
 elif v == "click_image":
     from streamlit_image_coordinates import streamlit_image_coordinates
     streamlit_image_coordinates(np.full((64, 64, 3), 100, np.uint8), key="c")
-elif v == "shortcuts":  # streamlit-shortcuts' key binding alone (a component frame)
-    from streamlit_shortcuts import add_shortcuts
-    add_shortcuts(present_enter=["p"])
+elif v == "shortcuts":  # the dashboard's key binding alone (its script in the page, no frame)
+    st.html(KEY_SCRIPT, unsafe_allow_javascript=True)
     st.button("Present", key="present_enter")
 elif v in ("sidebar", "sidebar_plain", "chrome"):
     # the widgets of the dashboard's shared sidebar, without its computations; "sidebar_plain"
     # without the key binding; "chrome" adds the 11-page menu with icons
     st.sidebar.toggle("Present", key="present")
     if v != "sidebar_plain":
-        from streamlit_shortcuts import add_shortcuts
         with st.sidebar.container(key="keys"):
-            st.html("<script>window.__keys = 1;</script>", unsafe_allow_javascript=True)
-            add_shortcuts(present_enter=["p"])
+            st.html(KEY_SCRIPT, unsafe_allow_javascript=True)
             st.button("Present", key="present_enter")
     with st.sidebar:
         st.header("Model")
@@ -117,7 +124,7 @@ def main() -> None:
         variants.insert(0, "floor")
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "app.py"
-        app.write_text(APP)
+        app.write_text(APP.replace("KEY_SCRIPT = None", f"KEY_SCRIPT = {key_script()!r}"))
         server, url = ds.start_server(app, dict(os.environ))
         runs: dict[str, list[ds.Render]] = {v: [] for v in variants}
         try:

@@ -1,132 +1,115 @@
-"""Present mode for lectures: large type, no sidebar and no input widgets, and the keyboard to
-walk the lecture sequence (:mod:`cnnviz.lecture_sequence`) page by page.
+"""Present mode for lectures: each step of the lecture sequence (:mod:`cnnviz.lecture_sequence`)
+as a slide that fits the screen, and the keyboard to walk the sequence page by page.
 
-:func:`present_frame` runs at the top of the shared sidebar, so every page has it:
-
-* a **Present** toggle in the sidebar, kept in the URL as ``present=1`` (a shared link opens in
-  present mode) and in the session (so it survives the sidebar's page links, which drop the URL);
-* keys, registered with ``streamlit-shortcuts``: ``p`` enters present mode; in present mode ``p``
-  or Esc leaves it, and ArrowRight/PageDown, ArrowLeft/PageUp go to the next/previous step (a
-  presenter's clicker sends PageDown/PageUp); at either end of the sequence the key does nothing.
-  Outside present mode the arrows and Esc are left to the page.
-* in present mode: the CSS below (once per run), and a small bar in the bottom-right corner with
-  "step 3 of 7: Feature maps", the buttons the keys press (Back, Exit, Next), and a hint of the keys.
-
-Two things streamlit-shortcuts 1.2 gets wrong here, worked around by :data:`KEY_SCRIPT`: its one
-keydown listener is created inside the iframe of its first ``add_shortcuts`` call, and stops
-being called once Streamlit replaces that iframe (after a page change or two the keys are dead);
-and it presses its element whatever has the focus (an arrow key in a slider would also change
-page, ``p`` typed in a text field would leave present mode). KEY_SCRIPT, run in the page itself,
-replaces that listener with one of its own that reads the same key map (``add_shortcuts`` keeps
-filling it) and leaves a key alone when it is meant for the focused field: any mapped key in a
-text field, arrows and PageUp/PageDown in a slider, radio group, select box or number field.
-The keys press buttons only: a click from a key handler does not change Streamlit's toggle.
+* ``app.py`` records the page :func:`st.navigation` returned (:func:`set_current_page`) and, in
+  present mode, hides the navigation and runs the page inside the keyed container ``slide``
+  (laid over the whole window through its ``st-key-slide`` class: nothing of the page's frame
+  shows, nothing scrolls); :func:`present_frame` (run by the shared sidebar) then draws either
+  the **Present** toggle in the sidebar, or, in present mode, the slide's title ("step 3 of 8:
+  Feature maps") and the step bar.
+* Present mode is kept in the URL as ``present=1`` (a shared link opens in present mode) and in
+  the session (so it survives the sidebar's page links, which drop the URL).
+* In present mode a page draws a slide instead of itself: :func:`slide` (a place for a Play
+  button), at most one line of :func:`slide_text`, and :func:`slide_figure`, which scales its
+  pictures to the room left (any other picture on the slide is held to that room too). Pages
+  leave their input widgets out and take their choices from the URL (the step's parameters)
+  and the session.
+* Keys, handled by :data:`KEY_SCRIPT` (one listener on the page, which presses this module's own
+  keyed buttons): ``p`` enters present mode; in present mode ``p`` or Esc leaves it, and
+  ArrowRight/PageDown, ArrowLeft/PageUp go to the next/previous step (a presenter's clicker
+  sends PageDown/PageUp); at either end of the sequence the key does nothing. Outside present
+  mode the arrows and Esc are left to the page, and a key meant for a focused field (any key in
+  a text field, arrows and PageUp/PageDown in a slider, radio group or select box) stays there.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import base64
+import html
+import io
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Sequence
 
+import numpy as np
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
-from streamlit_shortcuts import add_shortcuts
+from PIL import Image
 
 from cnnviz.lecture_sequence import (
-    LECTURE_SEQUENCE, current_step, next_step, previous_step, step_label, step_query,
+    LECTURE_SEQUENCE, LectureStep, current_step, next_step, previous_step, step_label, step_query,
 )
+from dashboard.state import Context, eval_split, split_data, url_int
 
 TOGGLE, ENTER, EXIT, NEXT, PREV = "present_toggle", "present_enter", "present_exit", "lecture_next", "lecture_prev"
-BAR, KEYS_BOX = "present_bar", "present_keys"
-NEXT_KEYS, PREV_KEYS = ["arrowright", "pagedown"], ["arrowleft", "pageup"]
-ENTER_KEYS, EXIT_KEYS = ["p"], ["p", "escape"]
+BAR, KEYS_BOX, SLIDE, HEAD, TOOLS, FIGURE = ("present_bar", "present_keys", "slide", "slide_head", "slide_tools",
+                                             "slide_fig")
+HOW_TO = "Lecture: press p or turn on Present"
 _STATE = "_present"  # the mode; the toggle widget's own state is dropped when the page changes
+_PAGE = "_present_page"  # the page being run (file, title), as app.py's st.navigation returned it
+_RUN = threading.local()  # this run's title placeholder and tools row (a run is one script thread)
 
-# Input widgets hidden in present mode (buttons stay: Play on the Filters and Convolution pages).
-HIDDEN_WIDGETS = ("stTextInput", "stNumberInput", "stSelectbox", "stMultiSelect", "stRadio", "stCheckbox",
-                  "stSlider", "stFileUploader", "stTextArea", "stDateInput", "stTimeInput", "stColorPicker",
-                  "stButtonGroup", "stDownloadButton", "stPageLink")
-PRESENT_CSS = """<style>
-html { font-size: 21.6px !important; } /* 1.35 x Streamlit's 16 px: every rem-sized text and gap */
-.stMain h1 { font-size: 3.2rem; }
-section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
-header[data-testid="stHeader"] { display: none !important; }
-[data-testid="stMainBlockContainer"] { padding-top: 2rem !important; }
-""" + ", ".join(f'.stMain .stElementContainer:has([data-testid="{w}"])' for w in HIDDEN_WIDGETS) + """ {
-  display: none !important; }
-.st-key-present_bar { position: fixed; right: 1rem; bottom: .5rem; z-index: 999990; width: auto !important;
-  background: #fff; border: 1px solid #eee; border-radius: 6px; padding: 2px 6px; gap: 6px !important; }
-.st-key-present_bar .stElementContainer { width: auto !important; }
-.st-key-present_bar * { font-size: 12px !important; line-height: 1.3 !important; color: #aaa; }
-.st-key-present_bar:hover * { color: #333; }
-.st-key-present_bar button { min-height: 0 !important; padding: 1px 8px !important; }
+# Own classes only: the st-key-<key> class of this module's keyed containers, and the classes of
+# the slide's HTML. Sizes follow the window's height, so a slide looks the same on any screen.
+SLIDE_CSS = """<style>
+.st-key-slide { position: fixed; inset: 0; z-index: 999990; overflow: hidden; box-sizing: border-box;
+  padding: 2.2vh 2.5vw 0 2.5vw; gap: 1.2vh; background: #fff; }
+.st-key-slide_head { gap: 1.5vw; }
+.cv-title { margin: 0; padding: 0; font-size: max(24px, 5vh); line-height: 1.15; font-weight: 700; color: #111;
+  white-space: nowrap; }
+.cv-text { margin: 0; font-size: max(15px, 2.7vh); line-height: 1.3; color: #333; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; }
+/* the figure: the room under the title and the line of text, whatever Streamlit wraps around it */
+.st-key-slide .st-key-slide_fig { position: fixed; left: 2.5vw; top: 15.5vh; width: 95vw; height: 79vh;
+  container-type: size; overflow: hidden; }
+.cv-fig { display: flex; justify-content: center; align-items: flex-start; gap: 2cqw; height: 100cqh; }
+.cv-panel { display: flex; flex-direction: column; align-items: center; margin: 0; }
+.cv-panel img { display: block; }
+.cv-panel img.px { image-rendering: pixelated; }
+/* a picture a page draws itself (not through slide_figure): held to the room under the title */
+.st-key-slide img { max-height: 78vh; max-width: 95vw; object-fit: contain; }
+.cv-panel figcaption { margin-top: .5vh; font-size: max(14px, 2.2vh); line-height: 1.3; color: #333;
+  white-space: nowrap; }
+.st-key-present_bar { position: fixed; right: 1vw; bottom: .6vh; z-index: 999991; background: #fff; gap: 6px; }
+.st-key-present_bar p, .st-key-present_bar button { font-size: 14px; line-height: 1.3; color: #666; }
+.st-key-present_bar button { min-height: 0; padding: 1px 10px; }
 </style>"""
-
-_KEYS = sorted({*NEXT_KEYS, *PREV_KEYS, *EXIT_KEYS})
-_MOVE_KEYS = sorted({*NEXT_KEYS, *PREV_KEYS})
+# The key plumbing (the script and p's button; the toggle is what a mouse uses) out of sight and
+# out of the sidebar's layout, yet rendered, so the script runs and the button can be pressed.
+KEYS_CSS = ("<style>.st-key-present_keys { position: absolute; width: 0; height: 0; min-width: 0; "
+            "overflow: hidden; margin: 0; padding: 0; border: 0; }</style>")
 KEY_SCRIPT = """<script>
 (function () {
   if (window.__cnnvizKeys) return;
   window.__cnnvizKeys = true;
-  var keys = %s, moves = %s;
+  var moves = {ArrowRight: "lecture_next", PageDown: "lecture_next", ArrowLeft: "lecture_prev", PageUp: "lecture_prev"};
   var typing = /^(text|search|email|password|url|tel|number|date|time|datetime-local|month|week)$/;
-  function forTheField(e, key) {
-    var t = e.target;
-    if (!t || !t.closest || keys.indexOf(key) < 0) return false;
-    if (t.isContentEditable || t.tagName === "TEXTAREA" || (t.tagName === "INPUT" && typing.test(t.type || "text")))
-      return true;
-    return moves.indexOf(key) >= 0 && (t.tagName === "SELECT" || (t.tagName === "INPUT" && t.type === "radio") ||
+  function typingIn(t) {
+    return !!t && (t.isContentEditable || t.tagName === "TEXTAREA" ||
+                   (t.tagName === "INPUT" && typing.test(t.type || "text")));
+  }
+  function movingIn(t) {  // a control the arrows move: a slider, a radio group, a select box
+    return !!t && !!t.closest && (t.tagName === "SELECT" || (t.tagName === "INPUT" && t.type === "radio") ||
       !!t.closest('[role="slider"], [role="radio"], [role="radiogroup"], [role="listbox"], [role="combobox"], ' +
-                  '[role="spinbutton"], [data-testid="stSlider"]'));
+                  '[role="spinbutton"]'));
   }
-  // streamlit-shortcuts' matching, on its map, from a listener that lives as long as the page.
-  function listener(e) {
-    var key = (e.key || "").toLowerCase(), map = window.__streamlitShortcutsMap || {};
-    if (forTheField(e, key)) return;
-    for (var name in map) {
-      var list = Array.isArray(map[name]) ? map[name] : [map[name]];
-      for (var i = 0; i < list.length; i++) {
-        var parts = String(list[i]).toLowerCase().split("+");
-        var main = parts.filter(function (p) { return ["ctrl", "alt", "shift", "meta", "cmd"].indexOf(p) < 0; })[0];
-        if (parts.indexOf("ctrl") >= 0 === e.ctrlKey && parts.indexOf("alt") >= 0 === e.altKey &&
-            parts.indexOf("shift") >= 0 === e.shiftKey &&
-            (parts.indexOf("meta") >= 0 || parts.indexOf("cmd") >= 0) === e.metaKey && key === main) {
-          var el = document.querySelector(".st-key-" + name + " button");
-          if (!el || el.disabled) return;
-          e.preventDefault();
-          el.click();
-          return;
-        }
-      }
-    }
+  function button(key) {
+    var b = document.querySelector(".st-key-" + key + " button");
+    return b && !b.disabled ? b : null;
   }
-  window.__streamlitShortcutsMap = window.__streamlitShortcutsMap || {};
-  if (window.__streamlitShortcutsListener) document.removeEventListener("keydown", window.__streamlitShortcutsListener);
-  window.__streamlitShortcutsListener = listener;
-  window.__streamlitShortcutsInitialized = true;  // its iframes now only add to the map
-  document.addEventListener("keydown", listener);
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.altKey || e.metaKey || e.isComposing || typingIn(e.target)) return;
+    var b = null;
+    if (e.key === "p" && !e.shiftKey) b = button("present_exit") || button("present_enter");
+    else if (e.key === "Escape") b = button("present_exit");
+    else if (moves[e.key] && !movingIn(e.target)) b = button(moves[e.key]);
+    if (b) { e.preventDefault(); b.click(); }
+  });
 })();
-</script>""" % (json.dumps(_KEYS), json.dumps(_MOVE_KEYS))
-# The key plumbing (the script, streamlit-shortcuts' iframe, p's enter button; the toggle is what
-# a mouse uses) out of sight and out of the sidebar's layout, yet rendered, so the iframe runs.
-KEYS_CSS = ("<style>.st-key-present_keys { position: absolute !important; width: 0 !important; height: 0 !important; "
-            "min-width: 0 !important; overflow: hidden; margin: 0 !important; padding: 0 !important; "
-            "border: 0 !important; }</style>")
+</script>"""
 
 
-def current_page() -> str | None:
-    """The running page's file relative to ``dashboard/`` (``"views/filters.py"``), or None
-    (read from the script run's page registry: Streamlit has no public call for it)."""
-    ctx = get_script_run_ctx()
-    if ctx is None:
-        return None
-    info = ctx.pages_manager.get_pages().get(ctx.pages_manager.current_page_script_hash)
-    path = (info or {}).get("script_path")
-    if not path:
-        return None
-    p = Path(path)
-    return f"{p.parent.name}/{p.name}" if p.parent.name == "views" else p.name
-
+# -- the mode and the page ---------------------------------------------------------------------
 
 def present_on() -> bool:
     """True in present mode (the session's choice, else the URL's ``present=1``)."""
@@ -134,6 +117,36 @@ def present_on() -> bool:
     if _STATE not in ss:
         ss[_STATE] = st.query_params.get("present") == "1"
     return bool(ss[_STATE])
+
+
+def set_current_page(page: str, title: str = "") -> None:
+    """Record the page being run (its file relative to ``dashboard/``, ``"views/filters.py"``, and
+    its title): ``app.py`` calls this with the page :func:`st.navigation` returned."""
+    st.session_state[_PAGE] = (page, title)
+
+
+def current_page() -> str | None:
+    """The page being run, as :func:`set_current_page` recorded it (None before that)."""
+    return (st.session_state.get(_PAGE) or (None, ""))[0]
+
+
+def current_page_title() -> str:
+    return (st.session_state.get(_PAGE) or (None, ""))[1]
+
+
+def current_lecture_step() -> LectureStep | None:
+    """The lecture step the running page shows (the URL's ``step`` when it is on this page),
+    or None for a page outside the sequence."""
+    at = current_step(current_page(), st.query_params.get("step"))
+    return None if at is None else LECTURE_SEQUENCE[at]
+
+
+def keep_choices(*keys: str) -> None:
+    """Keep the session's values of these widget keys through runs that leave their widgets out
+    (Streamlit forgets a widget's value once a run does not draw it; writing it back keeps it)."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def _toggled() -> None:
@@ -149,38 +162,42 @@ def _go(step: int) -> None:
 
 
 def present_frame() -> bool:
-    """The Present toggle, keys and (in present mode) CSS and step bar; True in present mode."""
+    """The key script and, outside present mode, the Present toggle (with a line on how to start)
+    in the sidebar; in present mode the slide's title row and the step bar. True in present mode."""
     present = present_on()
-    st.session_state[TOGGLE] = present
-    st.sidebar.toggle("Present", key=TOGGLE, on_change=_toggled,
-                      help="Lecture mode: large type, no sidebar or input widgets. Keys: p to enter, p or Esc "
-                           "to leave, → / PageDown and ← / PageUp for the next and previous step of the "
-                           "lecture (Filters, their training, feature maps, a receptive field, the "
-                           "convolution, neighbours, mistakes). Kept in the URL as present=1.")
     if present:
         st.query_params["present"] = "1"
     else:
         st.query_params.pop("present", None)
-    st.html(KEYS_CSS)
-    with st.sidebar.container(key=KEYS_BOX):  # in both modes (the sidebar stays in the page when hidden)
-        st.html(KEY_SCRIPT, unsafe_allow_javascript=True)
-        if present:
-            add_shortcuts(**{ENTER: [], EXIT: EXIT_KEYS, NEXT: NEXT_KEYS, PREV: PREV_KEYS})
-        else:  # the step keys off again: arrows scroll, Esc is the page's
-            add_shortcuts(**{ENTER: ENTER_KEYS, EXIT: [], NEXT: [], PREV: []})
-            st.button("Present", key=ENTER, on_click=_set, args=(True,))
+    _RUN.title = _RUN.tools = None
     if not present:
+        st.session_state[TOGGLE] = False
+        st.sidebar.toggle("Present", key=TOGGLE, on_change=_toggled,
+                          help="Lecture slides: each step of the lecture (the kernels, their training, feature "
+                               "maps, a receptive field, the convolution, neighbours, mistakes, a unit) fills "
+                               "the screen. Keys: p to enter, p or Esc to leave, → / PageDown and ← / PageUp for "
+                               "the next and previous step. Kept in the URL as present=1.")
+        st.sidebar.caption(HOW_TO)
+        st.html(KEYS_CSS)
+        with st.sidebar.container(key=KEYS_BOX):
+            st.html(KEY_SCRIPT, unsafe_allow_javascript=True)
+            st.button("Present", key=ENTER, on_click=_set, args=(True,))
         return False
 
-    st.html(PRESENT_CSS)
-    page = current_page()
-    at = current_step(page, st.query_params.get("step"))
+    st.html(SLIDE_CSS)
+    at = current_step(current_page(), st.query_params.get("step"))
     after, before = next_step(at), previous_step(at)
-    with st.container(key=BAR, horizontal=True, vertical_alignment="center", gap="small"):
+    with st.container(key=HEAD, horizontal=True, vertical_alignment="center"):
+        _RUN.title = st.empty()
+        _RUN.tools = st.container(key=TOOLS, horizontal=True, width="content")
+    _RUN.at = at
+    _title(step_label(at) if at is not None else (current_page_title() or "cnnviz"))
+    with st.container(key=BAR, horizontal=True, vertical_alignment="center", gap="small", width="content"):
+        st.html(KEY_SCRIPT, unsafe_allow_javascript=True)
         back = st.button("Back", key=PREV, icon=":material/chevron_left:", disabled=before is None,
                          help="Previous step of the lecture (← or PageUp)")
-        where = step_label(at) if at is not None else "not a lecture step: → starts at step 1"
-        st.markdown(f"**{where}** · ← → / PgUp PgDn: step · p / Esc: leave present mode")
+        where = "← → / PgUp PgDn: step" if at is not None else "not a lecture step: → starts at step 1"
+        st.markdown(f"{where} · p / Esc: leave", width="content")
         st.button("Exit", key=EXIT, on_click=_set, args=(False,), help="Leave present mode (p or Esc)")
         forward = st.button("Next", key=NEXT, icon=":material/chevron_right:", disabled=after is None,
                             help="Next step of the lecture (→ or PageDown)")
@@ -189,3 +206,96 @@ def present_frame() -> bool:
     if back and before is not None:
         _go(before)
     return True
+
+
+def _title(text: str) -> None:
+    if _RUN.title is not None:
+        _RUN.title.html(f'<h1 class="cv-title">{html.escape(text)}</h1>', width="content")
+
+
+# -- slides -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Panel:
+    """One picture of a slide's figure: ``picture`` ``(H, W, 3) uint8``, the ``label`` under it
+    (one short line, or none) and ``sharp``: scaled with square pixels (an enlarged small image,
+    a kernel) rather than smoothly (a picture with drawn text)."""
+
+    picture: np.ndarray
+    label: str = ""
+    sharp: bool = True
+
+
+@contextmanager
+def slide(title: str | None = None) -> Iterator[object]:
+    """Inside the ``with`` block a page draws its slide: at most one :func:`slide_text` and one
+    :func:`slide_figure` (:func:`present_frame` drew the title: "step 3 of 8: Feature maps", or
+    ``title`` on a page outside the lecture). Yields a container in the title row for a button
+    (Play). The slide itself is the keyed container ``app.py`` runs the page in."""
+    if title and getattr(_RUN, "at", None) is None:
+        _title(title)
+    yield _RUN.tools if getattr(_RUN, "tools", None) is not None else st.container()
+
+
+def slide_text(text: str) -> None:
+    """The slide's one line of text, under its title."""
+    st.html(f'<p class="cv-text">{html.escape(text)}</p>')
+
+
+def _data_uri(picture: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(picture, np.uint8)).save(buf, "PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def figure_html(panels: Sequence[Panel]) -> str:
+    """The panels side by side at one height, as large as the figure's room allows (its width and
+    height in container units, ``cqw``/``cqh``), labels under them: HTML for :func:`slide_figure`."""
+    if not panels:
+        raise ValueError("a slide figure needs at least one picture")
+    ratio = sum(p.picture.shape[1] / p.picture.shape[0] for p in panels)
+    label = "calc(max(14px, 2.2vh) * 1.3 + 0.5vh)" if any(p.label for p in panels) else "0px"
+    gaps = f"{2 * (len(panels) - 1)}cqw"
+    height = f"min(calc(100cqh - {label}), calc((100cqw - {gaps}) / {ratio:.5f}))"
+    parts = []
+    for p in panels:
+        h, w = p.picture.shape[:2]
+        cap = f"<figcaption>{html.escape(p.label)}</figcaption>" if p.label else ""
+        parts.append(f'<figure class="cv-panel"><img class="{"px" if p.sharp else "smooth"}" alt="{html.escape(p.label)}" '
+                     f'style="height: {height}; aspect-ratio: {w} / {h};" src="{_data_uri(p.picture)}">{cap}</figure>')
+    return f'<div class="cv-fig">{"".join(parts)}</div>'
+
+
+def slide_figure(panels: Sequence[Panel]) -> None:
+    """The slide's figure: ``panels`` side by side, scaled to the room under the title and text."""
+    with st.container(key=FIGURE):
+        st.html(figure_html(panels))
+
+
+ROOM = 2.1  # the figure's room, width / height, on a 16:9 screen (and about as much at 1280x720)
+
+
+def grid_columns(n: int, tile_aspect: float = 1.0, room: float = ROOM) -> int:
+    """How many columns lay ``n`` tiles (``tile_aspect``: width / height) out largest in a room
+    of aspect ``room``."""
+    return max(range(1, max(n, 1) + 1), key=lambda c: min(room / (c * tile_aspect), 1 / -(-n // c)))
+
+
+def held_out_image(ctx: Context) -> tuple[np.ndarray, str, int | None] | None:
+    """The image a present-mode page shows without its picker: the URL's ``img`` of the
+    evaluation split (as the picker would choose it), or None without data."""
+    if ctx.data is None or not ctx.data.exists():
+        return None
+    split = eval_split(ctx)
+    ds = split_data(ctx, split)
+    if ds is None or not len(ds):
+        return None
+    i = url_int("img", 0, len(ds) - 1, 0)
+    st.query_params["img"] = str(i)
+    label = int(ds.labels[i]) if ds.labelled else None
+    return ds.images[i], f"{split} #{i}: {ds.ids[i]}", label
+
+
+def no_slide(why: str) -> None:
+    """A slide's figure cannot be drawn: say why, in its place."""
+    slide_text(why)

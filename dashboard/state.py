@@ -25,7 +25,6 @@ from cnnviz.inspect.neighbours import NeighbourIndex
 from cnnviz.locate import DataChoice, locate_data
 from cnnviz.roots import PathRefused, check_under_roots, env_data_root, is_loopback
 from cnnviz.runtime import cpu_threads, threads_here
-from dashboard.present import present_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = Path(os.environ.get("CNNVIZ_CHECKPOINTS", ROOT / "checkpoints"))
@@ -185,44 +184,54 @@ def _lecture_pick(paths: tuple[str, ...], mtimes: tuple[float, ...]) -> int:
 
 def sidebar() -> Context | None:
     """Checkpoint and dataset pickers shared by every page (kept in the URL), after the Present
-    toggle and keys (:func:`dashboard.present.present_frame`)."""
-    present_frame()
+    toggle and keys (:func:`dashboard.present.present_frame`). In present mode the sidebar is
+    left out: the checkpoint and data are the URL's (or the session's), as the pickers had them."""
+    from dashboard.present import present_frame  # noqa: PLC0415 (present imports this module)
+
+    present = present_frame()
+    side = st.container() if present else st.sidebar  # where a message goes
     ckpts = available_checkpoints()
     names = [p.stem for p in ckpts]
-    with st.sidebar:
-        st.header("Model")
-        if not ckpts:
-            st.warning(f"No checkpoints in {CHECKPOINT_DIR}. Train one with `cnnviz train` "
-                       "or set CNNVIZ_CHECKPOINTS to a folder that holds some.")
-            return None
-        first = _first_loadable(ckpts, names, url_text("model"))
-        name = st.selectbox("Checkpoint", names, index=first)
-        st.query_params["model"] = name
-        try:
-            ckpt = load_model(ckpts[names.index(name)])
-        except CheckpointError as e:
-            st.error(f"Cannot load {name}: {e}")
-            return None
-        st.caption(f"{ckpt.meta.arch}, {len(ckpt.meta.classes)} classes, "
-                   f"{ckpt.meta.input_size} px ({ckpt.meta.dataset})")
-        key = f"data_{ckpt.meta.dataset}"
-        default = default_data(ckpt)
-        default_text = str(default.path) if default else ""
-        if key in st.session_state.get("_data_next", {}):  # a download finished: use it
-            st.session_state[key] = st.session_state["_data_next"].pop(key)
-        if key not in st.session_state:
-            st.session_state[key] = url_text("data", default_text)
-        data = st.text_input("Dataset folder or zip", key=key,
-                             help="Where the images are: a folder with train/ and test/ (or their zips), "
-                                  "a class tree, or torchvision's cifar-10-batches-py. Default: "
-                                  "$CNNVIZ_DATA/<dataset>, else a copy downloaded here, else the demo gallery "
-                                  "shipped with the checkpoint.")
+    if not present:
+        st.sidebar.header("Model")
+    if not ckpts:
+        side.warning(f"No checkpoints in {CHECKPOINT_DIR}. Train one with `cnnviz train` "
+                     "or set CNNVIZ_CHECKPOINTS to a folder that holds some.")
+        return None
+    first = _first_loadable(ckpts, names, url_text("model"))
+    name = names[first] if present else st.sidebar.selectbox("Checkpoint", names, index=first)
+    st.query_params["model"] = name
+    try:
+        ckpt = load_model(ckpts[names.index(name)])
+    except CheckpointError as e:
+        side.error(f"Cannot load {name}: {e}")
+        return None
+    key = f"data_{ckpt.meta.dataset}"
+    default = default_data(ckpt)
+    default_text = str(default.path) if default else ""
+    if key in st.session_state.get("_data_next", {}):  # a download finished: use it
+        st.session_state[key] = st.session_state["_data_next"].pop(key)
+    if key not in st.session_state:
+        st.session_state[key] = url_text("data", default_text)
+    if present:
+        st.session_state[key] = data = st.session_state[key]  # kept while the field is not drawn
         where = user_path(data)
         choice = None if where is None else locate_data(ckpt.meta, ckpt.path, where)
-        if choice is not None:
-            st.caption(choice.describe())
-            if choice.gallery is not None:
-                _offer_download(ckpt.meta.dataset, key)
+    else:
+        with st.sidebar:
+            st.caption(f"{ckpt.meta.arch}, {len(ckpt.meta.classes)} classes, "
+                       f"{ckpt.meta.input_size} px ({ckpt.meta.dataset})")
+            data = st.text_input("Dataset folder or zip", key=key,
+                                 help="Where the images are: a folder with train/ and test/ (or their zips), "
+                                      "a class tree, or torchvision's cifar-10-batches-py. Default: "
+                                      "$CNNVIZ_DATA/<dataset>, else a copy downloaded here, else the demo "
+                                      "gallery shipped with the checkpoint.")
+            where = user_path(data)
+            choice = None if where is None else locate_data(ckpt.meta, ckpt.path, where)
+            if choice is not None:
+                st.caption(choice.describe())
+                if choice.gallery is not None:
+                    _offer_download(ckpt.meta.dataset, key)
     if data and data != default_text:
         st.query_params["data"] = data
     elif "data" in st.query_params:

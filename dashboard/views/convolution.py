@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.present import (Panel, current_lecture_step, held_out_image, keep_choices, present_on, slide,
+                               slide_figure, slide_text)
 from dashboard.state import sidebar, url_int
 from dashboard.widgets import pick_image
 from cnnviz.figures.convolution import conv_products_html, conv_window_pictures, geometry_words, step_equation
@@ -73,9 +75,61 @@ def _after(model: CNN, layer: str) -> list[str]:
     return follow
 
 
+def present_convolution(ctx) -> None:
+    """Present mode: the window on the padded input and the output map filling in, as a slide
+    with Play (the URL's kernel and position; no widgets)."""
+    step = current_lecture_step()
+    model, meta = ctx.ckpt.model, ctx.ckpt.meta
+    ch = url_int("ch", 0, model.first_conv.out_channels - 1, 0)
+    st.query_params["ch"] = str(ch)
+    keep_choices("cv_step")
+    step_by = int(ss.get("cv_step", 1))
+    with slide(step.title if step is not None else "The convolution, step by step") as tools:
+        picked = held_out_image(ctx)
+        if picked is None:
+            slide_text("No image to show: this page needs the dataset (or the checkpoint's demo gallery).")
+            return
+        try:
+            out = conv_output(model, picked[0], meta.normalization, ch)
+        except (ValueError, RuntimeError, TypeError) as e:
+            slide_text(f"Cannot show this model's first convolution: {e}")
+            return
+        n = out.num_positions
+        if "cv_play" not in ss:  # a fresh visit: the URL's position, paused
+            ss["cv_playing"] = False
+            ss.pop("cv_at", None)
+        at = ss.get("cv_at")
+        ss["cv_at"] = min(int(at), n - 1) if at is not None else url_int("pos", 0, n - 1, 0)
+        playing = bool(ss.get("cv_playing", False))
+        tools.button("Pause" if playing else "Play", key="cv_play", on_click=_toggle_play, args=(n,),
+                     icon=":material/pause:" if playing else ":material/play_arrow:")
+
+        @st.fragment(run_every=FRAME_S if playing else None)
+        def frames() -> None:
+            """The window and the output at the position: reruns on its own every frame while playing."""
+            if ss.get("cv_playing") and not ss.pop("cv_hold", False):
+                if ss["cv_at"] >= n - 1:
+                    ss["cv_playing"] = False
+                    st.rerun(scope="app")
+                ss["cv_at"] = min(int(ss["cv_at"]) + step_by, n - 1)
+            pos = int(ss["cv_at"])
+            st.query_params["pos"] = str(pos)
+            s = out.step(pos)
+            window, filled = conv_window_pictures(out, s)
+            (oh, ow), (kh, kw) = out.out_size, out.kernel_size
+            slide_text(f"Output pixel (row {s.row}, column {s.col}): {step_equation(s)}")
+            slide_figure([Panel(window, f"input, {geometry_words(out)}: the {kh} x {kw} window in red"),
+                          Panel(filled, f"kernel {out.channel}'s {oh} x {ow} output, filled up to here")])
+
+        frames()
+
+
 ctx = sidebar()
-st.title("The convolution, step by step")
-if ctx is not None:
+if ctx is not None and present_on():
+    present_convolution(ctx)
+else:
+    st.title("The convolution, step by step")
+if ctx is not None and not present_on():
     model, meta = ctx.ckpt.model, ctx.ckpt.meta
     conv = model.first_conv
     st.caption("One kernel of the first layer slides over the (normalised) image. At each position it "

@@ -9,8 +9,10 @@ import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from dashboard.state import sidebar, url_int
-from dashboard.widgets import pick_image, pick_layer, unit_link
+from dashboard.present import (ROOM, Panel, current_lecture_step, grid_columns, held_out_image, present_on, slide,
+                               slide_figure, slide_text)
+from dashboard.state import sidebar, url_int, url_text
+from dashboard.widgets import conv_layers, pick_image, pick_layer, unit_link
 from cnnviz.figures.clicks import channels_at, channels_at_figure, click_pixel, dot, enlarge, map_position, outline
 from cnnviz.figures.pictures import heat_image, maps_image, tile_clicked
 from cnnviz.inspect.feature_maps import FeatureMaps, feature_maps, grid_cols
@@ -56,9 +58,38 @@ def tile_chosen(layer: str, shown: np.ndarray, shape: tuple[int, ...]) -> None:
         st.session_state[f"fm_ch_{layer}"] = int(shown[hit])
 
 
+def present_maps(ctx) -> None:
+    """Present mode: the image and its layer's strongest channels as a slide (the URL's layer,
+    else a middle convolution; no widgets)."""
+    step = current_lecture_step()
+    model, meta = ctx.ckpt.model, ctx.ckpt.meta
+    names = model.layer_names()
+    convs = [n for n in conv_layers(ctx) if n in names]
+    layer = url_text("layer") if url_text("layer") in names else (convs[len(convs) // 2] if convs else names[0])
+    st.query_params["layer"] = layer
+    with slide(step.title if step is not None else "Feature maps"):
+        picked = held_out_image(ctx)
+        if picked is None:
+            slide_text("No image to show: this page needs the dataset (or the checkpoint's demo gallery).")
+            return
+        image, caption, label = picked
+        fm = feature_maps(model, image, layer, meta.normalization)
+        order = fm.order[0, :min(fm.num_channels, 64)]
+        h, w = fm.maps.shape[2:]
+        cols = grid_columns(len(order), w / h, room=ROOM - 1)  # the image, square, beside the grid
+        grid = maps_image(fm.maps[0, order], cols=cols, tile_px=max(4, 1200 // cols), gap=GAP)
+        truth = f" ({meta.classes[label]})" if label is not None and label >= 0 else ""
+        slide_text(step.caption if step is not None else "")
+        slide_figure([Panel(enlarge(image, 320)[0], caption.split(":")[0] + truth),
+                      Panel(grid, f"{layer}: its {len(order)} strongest of {fm.num_channels} channels ({h}x{w})")])
+
+
 ctx = sidebar()
-st.title("Feature maps")
-if ctx is not None:
+if ctx is not None and present_on():
+    present_maps(ctx)
+else:
+    st.title("Feature maps")
+if ctx is not None and not present_on():
     model, meta = ctx.ckpt.model, ctx.ckpt.meta
     size = meta.input_size
     names = model.layer_names()

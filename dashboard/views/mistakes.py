@@ -10,10 +10,14 @@ from dashboard.state import (
     Context, eval_split, features, need_data, neighbour_index, on_all_cores, sidebar, url_choice, url_int,
 )
 from dashboard.widgets import conv_layers, unit_link
+from dashboard.present import Panel, current_lecture_step, present_on, slide, slide_figure, slide_text
 from cnnviz.evaluate import softmax
 from cnnviz.figures.attribution import overlay
 from cnnviz.figures.clicks import enlarge
-from cnnviz.figures.confusion import class_metrics_chart, confusion_chart, readable_class_names
+from cnnviz.figures.confusion import (class_metrics_chart, confusion_chart, draw_confusion, most_confused,
+                                     readable_class_names)
+from cnnviz.figures.pictures import TextCanvas
+from cnnviz.lecture import draw_mistakes
 from cnnviz.inspect.confusion import ConfusionResult, cell_examples, confusion_from_logits, most_confused_pairs
 from cnnviz.inspect.attribution import default_grad_cam_layer
 from cnnviz.inspect.features import FeatureSet
@@ -200,9 +204,40 @@ def cell_images(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, issu
                              help="Its nearest training images", query_params={**keep, "img": str(i)})
 
 
+SLIDE_PX = (1216, 569)  # the slide figure's room at 1280x720: text drawn here shows at its size
+
+
+def present_mistakes(ctx: Context) -> None:
+    """Present mode: the confusion matrix of the held-out images beside their most confident
+    mistakes, as a slide."""
+    step = current_lecture_step()
+    split = eval_split(ctx)
+    got = features(ctx, split)
+    with slide(step.title if step is not None else "Mistakes"):
+        if got is None or not got[0].labelled:
+            slide_text(f"The {split} images carry no labels: there are no mistakes to show.")
+            return
+        ds, fs = got
+        classes = list(ctx.ckpt.meta.classes)
+        names = readable_class_names(classes, max_len=40)
+        result = confusion(ctx.ckpt.sha256, str(ctx.data), split, fs, tuple(classes))
+        w, h = SLIDE_PX
+        canvas = TextCanvas(w, h)
+        drawn, _ = draw_confusion(canvas, (0, 0, w - 480, h), result, 20, max_cell=56 if len(classes) <= 12 else 40)
+        draw_mistakes(canvas, (drawn + 40, 0, w, h), ds.images, ds.labels, softmax(fs.logits), classes)
+        worst = most_confused(result)
+        pair = "" if worst is None else f"; most confused: {names[worst[0]]} taken for {names[worst[1]]} ({worst[2]})"
+        slide_text(f"Accuracy {result.accuracy:.1%} on {len(ds):,} held-out {split} images{pair}. "
+                   "Rows: the true class, columns: the prediction.")
+        slide_figure([Panel(np.asarray(canvas.image), sharp=False)])
+
+
 ctx = sidebar()
-st.title("Mistakes")
-if ctx is not None and need_data(ctx):
+if not present_on():
+    st.title("Mistakes")
+if ctx is not None and present_on() and need_data(ctx):
+    present_mistakes(ctx)
+elif ctx is not None and need_data(ctx):
     held_out = eval_split(ctx)
     split = st.radio("Images", [held_out, "train"], horizontal=True, key="m_split",
                      index=[held_out, "train"].index(url_choice("split", [held_out, "train"], held_out)),

@@ -8,8 +8,9 @@ from functools import partial
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from dashboard.state import sidebar, url_int
-from dashboard.widgets import pick_image, pick_layer, unit_link
+from dashboard.present import Panel, current_lecture_step, held_out_image, present_on, slide, slide_figure, slide_text
+from dashboard.state import sidebar, url_int, url_text
+from dashboard.widgets import conv_layers, pick_image, pick_layer, unit_link
 from cnnviz.figures.clicks import click_pixel, dot, enlarge, outline
 from cnnviz.figures.pictures import glow_image, heat_image
 from cnnviz.figures.receptive_field import rf_growth_html
@@ -35,9 +36,43 @@ def clicked(layer: str, rf: LayerRF, size: int) -> None:
         st.session_state[f"rf_uy_{layer}"], st.session_state[f"rf_ux_{layer}"] = nearest_unit(rf, *pixel)
 
 
+def present_field(ctx) -> None:
+    """Present mode: one unit's theoretical and effective field on the image, beside its
+    channel's map (the URL's layer, channel and unit, else a middle convolution's strongest
+    channel at its centre; no widgets)."""
+    step = current_lecture_step()
+    model, meta, size = ctx.ckpt.model, ctx.ckpt.meta, ctx.ckpt.meta.input_size
+    rfs = {r.name: r for r in layer_fields(ctx.ckpt.sha256, size, model)}
+    convs = [n for n in conv_layers(ctx) if n in rfs] or list(rfs)
+    layer = url_text("layer") if url_text("layer") in rfs else convs[len(convs) // 2]
+    with slide(step.title if step is not None else "Receptive fields"):
+        picked = held_out_image(ctx)
+        if picked is None:
+            slide_text("No image to show: this page needs the dataset (or the checkpoint's demo gallery).")
+            return
+        image = picked[0]
+        rf = rfs[layer]
+        fm = feature_maps(model, image, layer, meta.normalization)
+        (h, w), n_ch = rf.out_size, fm.num_channels
+        ch = url_int("ch", 0, n_ch - 1, int(fm.order[0, 0]))
+        uy, ux = url_int("uy", 0, h - 1, h // 2), url_int("ux", 0, w - 1, w // 2)
+        st.query_params.update(layer=layer, ch=str(ch), uy=str(uy), ux=str(ux))
+        erf = gradient_rf(model, layer, ch, uy, ux, image=image, norm=meta.normalization)
+        big, factor = enlarge(glow_image(image, erf), 320)
+        big = dot(outline(big, unit_box(rf, uy, ux, size), factor, color=CYAN), *rf.center(uy, ux), factor)
+        heat = heat_image(fm.maps[0, ch], 320, mark=(uy, ux))[0]
+        slide_text(step.caption if step is not None else "")
+        slide_figure([Panel(big, f"cyan box: what unit ({uy}, {ux}) can see, {rf.size[0]:.0f} px; "
+                                 "glow: how much each pixel moves it"),
+                      Panel(heat, f"{layer}, channel {ch}: its {h} x {w} map, the unit in red")])
+
+
 ctx = sidebar()
-st.title("Receptive fields")
-if ctx is not None:
+if ctx is not None and present_on():
+    present_field(ctx)
+else:
+    st.title("Receptive fields")
+if ctx is not None and not present_on():
     model, meta, size = ctx.ckpt.model, ctx.ckpt.meta, ctx.ckpt.meta.input_size
     rfs = {r.name: r for r in layer_fields(ctx.ckpt.sha256, size, model)}
     st.caption("The **theoretical** receptive field is every input pixel that can reach a unit through "

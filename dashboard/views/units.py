@@ -8,8 +8,10 @@ import pandas as pd
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from dashboard.state import on_all_cores, Context, eval_split, features, need_data, progress_bar, sidebar, split_data, url_int
+from dashboard.state import (on_all_cores, Context, eval_split, features, need_data, progress_bar, sidebar, split_data,
+                             url_int, url_text)
 from dashboard.widgets import conv_layers, pick_layer
+from dashboard.present import Panel, current_lecture_step, present_on, slide, slide_figure, slide_text
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import ImageDataset
 from cnnviz.figures.clicks import enlarge, outline
@@ -86,9 +88,46 @@ def show_patches(ctx: Context, ds: ImageDataset, ex: UnitExamples, rf: LayerRF, 
                + " Click a patch to see its whole image.")
 
 
+def present_unit(ctx: Context) -> None:
+    """Present mode: the URL's unit (else a middle convolution's channel 0) as a slide: its
+    favourite image and the patches of the training images where it fires most and least."""
+    step = current_lecture_step()
+    convs = conv_layers(ctx)
+    with slide(step.title if step is not None else "Units"):
+        train = split_data(ctx, "train") if convs and ctx.data is not None and ctx.data.exists() else None
+        if train is None or not len(train):
+            slide_text("No training images to show: this page needs the dataset (or the checkpoint's demo gallery).")
+            return
+        layer = url_text("layer") if url_text("layer") in convs else convs[len(convs) // 2]
+        ex = examples(ctx.ckpt.sha256, str(ctx.data), layer, ctx.ckpt, train)
+        channel = url_int("ch", 0, ex.channels - 1, 0)
+        st.query_params.update(layer=layer, ch=str(channel))
+        rf = rf_of(ctx.ckpt.sha256, layer, ctx.ckpt.meta.input_size, ctx.ckpt.model)
+        size = ctx.ckpt.meta.input_size
+
+        def patches(which: np.ndarray) -> np.ndarray:
+            crops = [unit_crop(rf, *ex.peak_at(int(i), channel), size) for i in which]
+            return patch_grid([unit_patch(train.images[i], c) for i, c in zip(which, crops)], cols=COLS, cell=CELL,
+                              gap=GAP)
+
+        top = ex.top(channel, K)
+        classes = ctx.ckpt.meta.classes
+        common = np.bincount(train.labels[top], minlength=len(classes))
+        slide_text(f"Channel {channel} of {layer}: {int(common.max())} of its top {K} training images are "
+                   f"of class {classes[int(common.argmax())].replace('_', ' ')}; each is cropped to what the unit sees "
+                   f"({rf.size[0]:.0f} px).")
+        favourite = patch_grid([visualised(ctx.ckpt.sha256, layer, channel, ctx.ckpt)], cols=1, cell=256)
+        slide_figure([Panel(favourite, "its favourite image (optimised)", sharp=False),
+                      Panel(patches(top), f"top {K}: where it fires most"),
+                      Panel(patches(ex.bottom(channel, K)), f"bottom {K}: where it fires least")])
+
+
 ctx = sidebar()
-st.title("Units")
-if ctx is not None:
+if ctx is not None and present_on():
+    present_unit(ctx)
+else:
+    st.title("Units")
+if ctx is not None and not present_on():
     model, meta = ctx.ckpt.model, ctx.ckpt.meta
     st.caption("A unit is one channel of a layer. Its **favourite image** is optimised from noise to excite it "
                "most; its **top images** are the training images where it fires "
