@@ -1,7 +1,8 @@
 """Present mode in a real headless Chromium (Debian's ``/usr/bin/chromium`` through Playwright; no
-browser is downloaded): a link with present=1 hides the sidebar and enlarges the type, the arrow
-and PageDown keys walk the lecture sequence across pages, ``p`` leaves present mode, and ``p``
-typed in a text field stays in the field; and the lecture deck opens from a file, offline, and
+browser is downloaded): a link with present=1 opens a slide ("step 3 of 8: Feature maps") without
+the sidebar or the page's widgets, the arrow and PageDown keys walk the lecture sequence across
+pages, ``p`` leaves present
+mode, and ``p`` typed in a text field stays in the field; and the lecture deck opens from a file, offline, and
 moves with the keys. Uses the tiny checkpoint of tests/dashboard_fixtures."""
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ def wait_url(page, path: str, **want: str) -> None:
 
 
 def wait_keys(page, present: bool) -> None:
-    """Wait until the key map streamlit-shortcuts fills holds this mode's keys."""
+    """Wait until the key script runs and the buttons of this mode's keys are on the page."""
     page.wait_for_function(
-        "(present) => { const m = window.__streamlitShortcutsMap; return !!window.__cnnvizKeys && !!m && "
-        "(m.lecture_next || []).length === (present ? 2 : 0) && (m.present_exit || []).length === (present ? 2 : 0); }",
+        "(present) => !!window.__cnnvizKeys && "
+        "!!document.querySelector(present ? '.st-key-lecture_next button' : '.st-key-present_enter button')",
         arg=present, timeout=IDLE_MS)
 
 
@@ -69,39 +70,36 @@ def test_present_mode_keys_walk_the_lecture_and_p_leaves(server):
     server, _ = server
     with chromium(playwright_api) as b:
         page = b.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{server}/filters?present=1", timeout=IDLE_MS)
-        page.get_by_text("step 1 of 7: First-layer kernels").wait_for(timeout=IDLE_MS)
+        page.goto(f"{server}/feature_maps?present=1&step=3", timeout=IDLE_MS)
+        page.locator(".cv-title", has_text="step 3 of 8: Feature maps").wait_for(timeout=IDLE_MS)
         wait_idle(page)
         wait_keys(page, True)
-        assert not page.locator("section[data-testid=stSidebar]").is_visible()
-        assert page.locator("[data-testid=stSidebar]").evaluate("e => getComputedStyle(e).display") == "none"
-        assert font_px(page, "html") == pytest.approx(21.6)
-        h1_present = font_px(page, ".stMain h1")
-        page.locator(".stMain .st-key-f_click iframe").first.wait_for(state="visible", timeout=IDLE_MS)  # the kernels kept
-        assert not page.get_by_text("Normalisation", exact=True).is_visible()  # input widgets hidden
-        assert page.locator(".stMain [data-testid=stRadio]").count() == 2  # there, but hidden
+        assert not page.locator("[data-testid=stSidebar]").is_visible()  # no sidebar: no widgets, no navigation
+        assert font_px(page, ".cv-title") == pytest.approx(50.0)  # 5% of the window's 1,000 px
+        page.locator(".st-key-slide_fig img").first.wait_for(state="visible", timeout=IDLE_MS)  # the maps
+        assert page.locator("[data-testid=stRadio], [data-testid=stSelectbox], [data-testid=stSlider]").count() == 0
         assert page.locator(".st-key-present_bar").is_visible()
 
-        page.keyboard.press("ArrowRight")  # step 2 is on the same page: the kernels over training
-        wait_url(page, "/filters", step="2", present="1", model="tiny")
-        page.get_by_text("step 2 of 7: Kernels over training").wait_for(timeout=IDLE_MS)
+        page.keyboard.press("ArrowRight")
+        wait_url(page, "/receptive_fields", step="4", img="0", present="1", model="tiny")
+        page.locator(".cv-title", has_text="step 4 of 8: A receptive field").wait_for(timeout=IDLE_MS)
         wait_idle(page)
         page.keyboard.press("PageDown")  # a presenter's clicker: the next page
-        wait_url(page, "/feature_maps", step="3", img="0", present="1", model="tiny")
-        page.get_by_text("step 3 of 7: Feature maps").wait_for(timeout=IDLE_MS)
+        wait_url(page, "/convolution", step="5", pos="0", present="1", model="tiny")
+        page.locator(".cv-title", has_text="step 5 of 8: The convolution, step by step").wait_for(timeout=IDLE_MS)
         wait_idle(page)
-        assert page.locator(".stMain h1").inner_text() == "Feature maps"
         page.keyboard.press("ArrowLeft")  # the keys outlive page changes
-        wait_url(page, "/filters", step="2", present="1", model="tiny")
-        page.get_by_text("step 2 of 7: Kernels over training").wait_for(timeout=IDLE_MS)
+        wait_url(page, "/receptive_fields", step="4", present="1", model="tiny")
+        page.locator(".cv-title", has_text="step 4 of 8: A receptive field").wait_for(timeout=IDLE_MS)
         wait_idle(page)
 
         page.keyboard.press("p")
-        wait_url(page, "/filters", present=None, step="2")
+        wait_url(page, "/receptive_fields", present=None, step="4")
         wait_idle(page)
         page.locator("section[data-testid=stSidebar]").wait_for(state="visible", timeout=IDLE_MS)
-        assert font_px(page, "html") == pytest.approx(16.0)
-        assert font_px(page, ".stMain h1") < h1_present / 1.3
+        assert page.locator(".stMain h1").first.inner_text().startswith("Receptive fields")
+        assert not page.locator(".st-key-slide").count()
+        assert page.get_by_text("Lecture: press p or turn on Present").is_visible()
         assert not page.locator(".st-key-present_bar").count()
         keys_box = page.locator(".st-key-present_keys").bounding_box()  # p's button: in the page, out of sight
         assert page.locator(".st-key-present_enter button").count() == 1
@@ -110,7 +108,7 @@ def test_present_mode_keys_walk_the_lecture_and_p_leaves(server):
 
         page.keyboard.press("ArrowRight")  # outside present mode the arrows are the page's
         page.wait_for_timeout(1000)
-        assert urlparse(page.url).path.endswith("/filters") and query(page)["step"] == "2"
+        assert urlparse(page.url).path.endswith("/receptive_fields") and query(page)["step"] == "4"
 
         field = page.locator("[data-testid=stSidebar] input[type=text]").first  # the dataset folder
         field.click()
@@ -122,11 +120,10 @@ def test_present_mode_keys_walk_the_lecture_and_p_leaves(server):
         assert page.locator("section[data-testid=stSidebar]").is_visible()
         field.press("Backspace")
 
-        page.locator(".stMain h1").click()  # focus off the field: p enters present mode again
+        page.locator(".stMain h1").first.click()  # focus off the field: p enters present mode again
         page.keyboard.press("p")
-        wait_url(page, "/filters", present="1")
-        page.get_by_text("step 2 of 7: Kernels over training").wait_for(timeout=IDLE_MS)
-        assert font_px(page, "html") == pytest.approx(21.6)
+        wait_url(page, "/receptive_fields", present="1")
+        page.locator(".cv-title", has_text="step 4 of 8: A receptive field").wait_for(timeout=IDLE_MS)
 
 
 def test_the_deck_opens_offline_and_moves_with_the_keys(server, tmp_path):
