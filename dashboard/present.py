@@ -299,3 +299,12 @@ def held_out_image(ctx: Context) -> tuple[np.ndarray, str, int | None] | None:
 def no_slide(why: str) -> None:
     """A slide's figure cannot be drawn: say why, in its place."""
     slide_text(why)
+
+
+CHART_PX = 380  # a chart's height on a slide: inside the figure's room at 1280x720 (79% of 720 px)
+
+
+def slide_figure_chart(chart) -> None:
+    """The slide's figure as an Altair chart (its height fixed: a chart cannot follow the window's)."""
+    with st.container(key=FIGURE):
+        st.altair_chart(chart.properties(height=CHART_PX), width="stretch")

@@ -170,3 +170,13 @@ def test_exit_and_enter_and_the_toggle_survive_a_page_change(dashboard_env):
     assert not at.exception, errors(at)
     assert at.query_params["present"] == "1" and len(slide_css(at)) == 1
     assert slide_title(at) == "step 3 of 8: Feature maps"
+
+
+def test_the_pages_outside_the_lecture_are_slides_too(dashboard_env):
+    for page, title, figures in [("model", "Model", 0), ("attributions", "Attributions", 1), ("predict", "Predict", 0),
+                                 ("camera", "Camera", 0)]:
+        at = open_page(page, {"present": "1", "model": "tiny"})
+        assert not at.exception, (page, errors(at))
+        assert slide_title(at) == title and [t.value for t in at.title] == []
+        assert len(slide_texts(at)) == 1 and len(slide_figures(at)) == figures, page
+        assert input_widgets(at) == [], page  # the upload field, the camera, the pickers: left out

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard.state import on_all_cores, Context, eval_split, progress_bar, sidebar, split_data, url_int, url_text
 from dashboard.widgets import conv_layers, pick_image, static_table
+from dashboard.present import Panel, held_out_image, present_on, slide_figure, slide_text
 from cnnviz.figures.attribution import COLORMAPS, TITLES, attribution_panels
 from cnnviz.figures.faithfulness import faithfulness_chart, report_curves
 from cnnviz.figures.sanity import sanity_curve_figure, sanity_grid_figure
@@ -118,9 +119,33 @@ def trust_panel(ctx: Context, image: np.ndarray, target: int, methods: tuple[str
                 st.plotly_chart(sanity_curve_figure(check.sanity), key="attr_avg_sanity")
 
 
+def present_attributions(ctx: Context) -> None:
+    """Present mode: the URL's held-out image (else the first) and every method's map of its
+    predicted class (else the URL's ``target``), with the page's default layer and colours; no widgets."""
+    picked = held_out_image(ctx)
+    if picked is None:
+        slide_text("No image to show: this page needs the dataset (or the checkpoint's demo gallery).")
+        return
+    image, caption, label = picked
+    classes = ctx.ckpt.meta.classes
+    probs = predictions(ctx.ckpt.sha256, image, ctx.ckpt).probs[0]
+    target = url_int("target", 0, len(classes) - 1, int(probs.argmax()))
+    layer = default_grad_cam_layer(ctx.ckpt.model) if conv_layers(ctx) else None
+    methods = tuple(m for m in METHODS if m != "grad_cam" or layer is not None)
+    results = attributions(ctx.ckpt.sha256, image, target, methods, layer, ctx.ckpt)
+    panels = attribution_panels(image, results, 0.5, list(COLORMAPS)[0])
+    truth = f", true class {classes[label]}" if label is not None and label >= 0 else ""
+    slide_text(f"Evidence for '{classes[target]}' ({probs[target]:.1%}{truth}) in {caption.split(':')[0]}: "
+               "the pixels its score depends on, by method.")
+    slide_figure([Panel(p, t) for p, t in zip(panels.pictures, panels.titles)])
+
+
 ctx = sidebar()
-st.title("Attributions")
-if ctx is not None:
+if ctx is not None and present_on():
+    present_attributions(ctx)
+elif not present_on():
+    st.title("Attributions")
+if ctx is not None and not present_on():
     model, meta = ctx.ckpt.model, ctx.ckpt.meta
     classes = meta.classes
     st.caption("Which pixels the score of one class depends on. Saliency and guided backprop are "

@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
+from dashboard.present import present_on, slide_text
 from dashboard.state import sidebar
 from dashboard.widgets import pick_layer
 from cnnviz.checkpoints import Checkpoint
@@ -127,8 +128,11 @@ def picture(image: np.ndarray, caption: str) -> None:
 
 
 ctx = sidebar()
-st.title("Camera")
-if ctx is not None:
+if present_on():  # a slide has no upload field or camera: say where they are
+    slide_text("The camera page classifies your camera's frames live: press p (or Esc) to leave present mode and use it.")
+else:
+    st.title("Camera")
+if ctx is not None and not present_on():
     meta = ctx.ckpt.meta
     st.caption(f"Your camera through the model, live: each frame is resized as the model was trained "
                f"({meta.preprocess.size} px, {meta.preprocess.mode}) and classified among its "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard.present import present_on, slide_figure_chart, slide_text
 from dashboard.state import sidebar
 from dashboard.widgets import static_table
 from cnnviz.figures.training import training_curves_chart
@@ -17,9 +18,22 @@ def architecture_table(sha: str, _ckpt) -> pd.DataFrame:
     return pd.DataFrame([r.row() for r in architecture_summary(_ckpt.model, _ckpt.meta.input_size)])
 
 
+def present_model(ctx) -> None:
+    """Present mode: one line on the model and its training curves (no tables or expanders)."""
+    m = ctx.ckpt.meta
+    acc = "".join(f", {split} accuracy {rep['accuracy']:.1%}" for split, rep in list(m.metrics.items())[:2])
+    slide_text(f"{m.arch}: {parameter_count(ctx.ckpt.model) / 1e6:.2f} M parameters, {m.preprocess.size} px input, "
+               f"{len(m.classes)} classes{acc}.")
+    if m.history:
+        slide_figure_chart(training_curves_chart(m.history))
+
+
 ctx = sidebar()
-st.title("Model")
-if ctx is not None:
+if ctx is not None and present_on():
+    present_model(ctx)
+elif not present_on():
+    st.title("Model")
+if ctx is not None and not present_on():
     m = ctx.ckpt.meta
     n_params = parameter_count(ctx.ckpt.model)
     cols = st.columns(5)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard.present import present_on, slide_text
 from dashboard.state import on_all_cores, eval_split, progress_bar, sidebar, split_data, url_int, url_text, user_path
 from dashboard.widgets import draw_image, upload_images
 from cnnviz.checkpoints import Checkpoint
@@ -100,8 +101,11 @@ def show(preds: Predictions, thumbnails: list[str] | None, key: str, truth: list
 
 
 ctx = sidebar()
-st.title("Predict")
-if ctx is not None:
+if present_on():  # a slide has no upload field or camera: say where they are
+    slide_text("Predict classifies images you upload: press p (or Esc) to leave present mode and use it.")
+else:
+    st.title("Predict")
+if ctx is not None and not present_on():
     m = ctx.ckpt.meta
     st.caption(f"Each image is resized as the model was trained ({m.preprocess.size} px, "
                f"{m.preprocess.mode}) and classified among its {len(m.classes)} classes"
