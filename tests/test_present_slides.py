@@ -137,3 +137,28 @@ def test_every_step_fits_the_window_at_1280x720_and_1920x1080(server, tmp_path):
     assert "deprecat" not in text.lower(), text[-3000:]
     if pending:
         pytest.xfail("not slides yet: " + "; ".join(pending))
+
+
+def test_pages_outside_the_lecture_fit_at_1366x768(server, tmp_path):
+    url, _ = server
+    shots = Path(os.environ.get("CNNVIZ_PRESENT_SHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    w, h = 1366, 768
+    with chromium(playwright_api) as b:
+        page = b.new_page(viewport={"width": w, "height": h})
+        for path, title in [("", "Model"), ("attributions", "Attributions"), ("mistakes", step_label(6))]:
+            page.goto(f"{url}/{path}?present=1&model=tiny", timeout=IDLE_MS)
+            page.locator(".cv-title", has_text=title).wait_for(timeout=IDLE_MS)
+            page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]') && "
+                                   "document.querySelector('.st-key-slide_fig img, .st-key-slide_fig canvas, "
+                                   ".st-key-slide_fig svg')", timeout=IDLE_MS)
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(shots / f"{w}x{h}_{path or 'model'}.png"))
+            m = page.evaluate(MEASURE)
+            assert m["title"] == title and m["lines"] == 1 and m["cut"] == [], (path, m)
+            box = page.locator(".st-key-slide_fig").evaluate(
+                "(e) => { const r = [...e.querySelectorAll('img, canvas, svg')].map((x) => x.getBoundingClientRect());"
+                " return [Math.min(...r.map((x) => x.top)), Math.max(...r.map((x) => x.bottom)),"
+                " Math.max(...r.map((x) => x.right))]; }")
+            assert box[0] >= 0 and box[1] <= h + 0.5 and box[2] <= w + 0.5, (path, box)
+            assert m["scroll"] <= h + 1 and m["slide"] == [0, 0, w, h] and m["corner"], (path, m)
