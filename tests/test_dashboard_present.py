@@ -129,14 +129,26 @@ def test_every_step_is_a_slide_and_the_buttons_walk_the_sequence(dashboard_env):
     assert slide_title(at) == "step 7 of 8: Mistakes" and at.query_params["step"] == "7"
 
 
-def test_the_units_step_shows_its_favourite_image_and_patches(dashboard_env):
+def test_the_units_step_shows_its_favourite_image_and_top_images(dashboard_env):
     at = open_page("units", {"present": "1", "model": "tiny", "step": "8", "ch": "2"})
     assert not at.exception, errors(at)
     assert slide_title(at) == step_label(7)
     (text,) = slide_texts(at)
-    assert text.startswith(f"Channel 2 of {at.query_params['layer']}:") and "of its top 9" in text
+    assert text.startswith(f"{at.query_params['layer']}, channel 2: ") and "of the 9 training images" in text
     (fig,) = slide_figures(at)
-    assert fig.count("<img ") == 3 and "top 9: where it fires most" in fig and "bottom 9" in fig
+    assert fig.count("<img ") == 2 and "its favourite image" in fig and "the 9 training images it fires on most" in fig
+
+
+def test_the_units_step_picks_a_unit_of_one_class(dashboard_env):
+    at = open_page("units", {"present": "1", "model": "tiny", "step": "8"})
+    assert not at.exception, errors(at)
+    (text,) = slide_texts(at)
+    shown = int(at.query_params["ch"])
+    assert text.startswith(f"{at.query_params['layer']}, channel {shown}: ")
+    most = int(text.split(": ")[1].split(" of ")[0])
+    for ch in range(3):  # no other channel has more of its top images in one class
+        other = open_page("units", {"present": "1", "model": "tiny", "step": "8", "ch": str(ch)})
+        assert int(slide_texts(other)[0].split(": ")[1].split(" of ")[0]) <= most
 
 
 def test_a_page_outside_the_sequence_starts_it(dashboard_env):

@@ -88,9 +88,21 @@ def show_patches(ctx: Context, ds: ImageDataset, ex: UnitExamples, rf: LayerRF, 
                + " Click a patch to see its whole image.")
 
 
+def purest_channel(ex: UnitExamples, labels: np.ndarray, k: int = K) -> int:
+    """The channel whose top ``k`` training images are most often of one class (ties: the lower
+    channel): a unit whose favourite things a lecture audience can name."""
+    def most(c: int) -> int:
+        got = labels[ex.top(c, k)]
+        got = got[got >= 0]
+        return int(np.bincount(got).max()) if len(got) else 0
+
+    return int(np.argmax([most(c) for c in range(ex.channels)]))
+
+
 def present_unit(ctx: Context) -> None:
-    """Present mode: the URL's unit (else a middle convolution's channel 0) as a slide: its
-    favourite image and the patches of the training images where it fires most and least."""
+    """Present mode: the URL's unit (else, of a middle convolution, the channel whose top images
+    are most of one class) as a slide: its favourite image and the patches of the training
+    images where it fires most."""
     step = current_lecture_step()
     convs = conv_layers(ctx)
     with slide(step.title if step is not None else "Units"):
@@ -100,26 +112,26 @@ def present_unit(ctx: Context) -> None:
             return
         layer = url_text("layer") if url_text("layer") in convs else convs[len(convs) // 2]
         ex = examples(ctx.ckpt.sha256, str(ctx.data), layer, ctx.ckpt, train)
-        channel = url_int("ch", 0, ex.channels - 1, 0)
+        channel = url_int("ch", 0, ex.channels - 1)
+        if channel is None:
+            channel = purest_channel(ex, train.labels) if train.labelled else 0
         st.query_params.update(layer=layer, ch=str(channel))
         rf = rf_of(ctx.ckpt.sha256, layer, ctx.ckpt.meta.input_size, ctx.ckpt.model)
         size = ctx.ckpt.meta.input_size
-
-        def patches(which: np.ndarray) -> np.ndarray:
-            crops = [unit_crop(rf, *ex.peak_at(int(i), channel), size) for i in which]
-            return patch_grid([unit_patch(train.images[i], c) for i, c in zip(which, crops)], cols=COLS, cell=CELL,
-                              gap=GAP)
-
         top = ex.top(channel, K)
-        classes = ctx.ckpt.meta.classes
-        common = np.bincount(train.labels[top], minlength=len(classes))
-        slide_text(f"Channel {channel} of {layer}: {int(common.max())} of its top {K} training images are "
-                   f"of class {classes[int(common.argmax())].replace('_', ' ')}; each is cropped to what the unit sees "
-                   f"({rf.size[0]:.0f} px).")
+        crops = [unit_crop(rf, *ex.peak_at(int(i), channel), size) for i in top]
+        grid = patch_grid([unit_patch(train.images[i], c) for i, c in zip(top, crops)], cols=COLS, cell=CELL, gap=GAP)
+        if train.labelled:
+            classes = ctx.ckpt.meta.classes
+            common = np.bincount(np.clip(train.labels[top], 0, None), minlength=len(classes))
+            slide_text(f"{layer}, channel {channel}: {int(common.max())} of the {K} training images it fires on "
+                       f"most are {classes[int(common.argmax())].replace('_', ' ')}.")
+        else:
+            slide_text(step.caption if step is not None else f"{layer}, channel {channel}.")
         favourite = patch_grid([visualised(ctx.ckpt.sha256, layer, channel, ctx.ckpt)], cols=1, cell=256)
         slide_figure([Panel(favourite, "its favourite image (optimised)", sharp=False),
-                      Panel(patches(top), f"top {K}: where it fires most"),
-                      Panel(patches(ex.bottom(channel, K)), f"bottom {K}: where it fires least")])
+                      Panel(grid, f"the {K} training images it fires on most, cropped to what it sees "
+                                  f"({rf.size[0]:.0f} px)")])
 
 
 ctx = sidebar()
