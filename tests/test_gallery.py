@@ -778,7 +778,7 @@ def _ckpt_meta(path: Path) -> CheckpointMeta:
 
 def test_shipped_checkpoints_are_there():
     names = {p.stem for p in _shipped_checkpoints()}
-    assert {"cifar10_cnn", "cifar10_fast", "simpsons_alexnet"} <= names
+    assert {"cifar10_cnn", "cifar10_fast", "simpsons_cnn", "simpsons_lecture"} <= names
 
 
 @pytest.mark.parametrize("ckpt", _shipped_checkpoints(), ids=lambda p: p.stem)
@@ -868,7 +868,7 @@ def test_shipped_simpsons_gallery():
     assert set(gm.train.labels) == set(range(20)) and set(gm.heldout.labels) == set(range(20))
     assert gm.heldout.source_split == "val"
     assert len(set(gm.train.indices)) == len(gm.train) and len(set(gm.heldout.indices)) == len(gm.heldout)
-    meta = _ckpt_meta(ROOT / "checkpoints" / "simpsons_alexnet.json")
+    meta = _ckpt_meta(ROOT / "checkpoints" / "simpsons_cnn.json")
     assert gallery_fits(gm, meta) and gm.classes == meta.classes
     assert set(gm.heldout.indices) <= set(meta.split.val_indices)
     assert not set(gm.train.indices) & set(meta.split.val_indices)

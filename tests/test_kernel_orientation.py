@@ -4,6 +4,8 @@ period of a grating, and what the Filters page is given."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -138,3 +140,25 @@ def test_the_lecture_opens_on_the_layer_with_most_oriented_kernels():
     assert most_oriented([blobs, half, three, tiny]) == 2
     assert most_oriented([None, half, three[[0, 1, 3, 3]]]) == 1  # a tie: the first
     assert most_oriented([tiny, None]) is None and most_oriented([]) is None
+
+
+# Measured on the shipped simpsons_lecture (docs/lecture_model.md): 8 of 48 oriented, 6 of them grey.
+LECTURE_ORIENTED, LECTURE_GREY_ORIENTED = 8, 6
+
+
+def _shipped_first_layer(name: str) -> np.ndarray:
+    from cnnviz.checkpoints import load_checkpoint
+    root = Path(__file__).resolve().parent.parent / "checkpoints"
+    return first_layer_filters(load_checkpoint(root / f"{name}.json").model).weights
+
+
+def test_the_shipped_lecture_model_has_the_most_oriented_first_layer():
+    """What the README and the dashboard's default rest on, measured on the shipped weights."""
+    names = ["cifar10_cnn", "simpsons_cnn", "simpsons_lecture"]
+    layers = [_shipped_first_layer(n) for n in names]
+    counts = [kernel_orientation(w).count for w in layers]
+    assert counts[2] >= LECTURE_ORIENTED and counts[2] > max(counts[:2]), dict(zip(names, counts))
+    assert most_oriented(layers) == 2
+    lecture = first_layer_filters(layers[2])
+    assert int(lecture.grey_oriented) >= LECTURE_GREY_ORIENTED
+    assert lecture.orientation.orientations(4) >= 3  # edges at several angles, not one
