@@ -84,7 +84,7 @@ def test_filters_page_toggles_order_and_enlarges(dashboard_env_no_data):
     assert "one min-max scale shared" in next(m.value for m in at.markdown if "kernels" in m.value)
     assert not np.array_equal(grid(at), pixels)
 
-    at.radio(key="f_order").set_value("norm").run()
+    at.selectbox(key="f_order").set_value("norm").run()
     shared = first_layer_filters(ckpt.model, normalize="global")
     order = shared.order_by("norm")
     assert int(order[0]) == int(np.argmax(shared.norms))  # strongest filter first

@@ -9,7 +9,8 @@ import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from dashboard.present import present_on
+from dashboard.present import (Panel, current_lecture_step, grid_columns, keep_choices, present_on, slide,
+                               slide_figure, slide_text)
 from dashboard.state import progress_bar, sidebar, url_int
 from dashboard.widgets import unit_link
 from cnnviz.checkpoints import CheckpointError, load_snapshots, snapshots_path
@@ -143,9 +144,65 @@ def deck_download(ctx) -> None:
         st.caption(f"No slide for {step.replace('_', ' ')}: {why}.")
 
 
+def slide_kernels(model, norm: str, order_key: str, state, text: str) -> None:
+    """Present mode: the kernel grid (weights ``state``, None: the final ones) as the slide's figure."""
+    filters = (first_layer_filters(model, normalize=norm) if state is None
+               else first_layer_filters_from_state(model, state, normalize=norm))
+    order = None if order_key == "index" else filters.order_by(order_key)
+    slide_text(text)
+    kh, kw = filters.kernel_size
+    cols = grid_columns(len(filters), kw / kh)
+    slide_figure([Panel(lecture_grid(filters, order, min_width=1200, cols=cols, gap=GAP))])
+
+
+def present_filters(ctx) -> None:
+    """Present mode: the kernels as a slide, at the URL's epoch, with Play when there are
+    snapshots; the page's choices (normalisation, order) as the session holds them."""
+    step = current_lecture_step()
+    keep_choices("f_norm", "f_order")
+    norm, order_key = ss.get("f_norm", "per_filter"), ss.get("f_order", "index")
+    caption = step.caption if step is not None else ""
+    snaps = snapshots(ctx.ckpt)
+    with slide(step.title if step is not None else "First-layer filters") as tools:
+        if not snaps:
+            st.query_params.pop("epoch", None)
+            slide_kernels(ctx.ckpt.model, norm, order_key, None, caption)
+            return
+        epochs = list(snaps) + ["final"]
+        if "f_play" not in ss:  # a fresh visit: paused
+            ss["f_playing"] = False
+        if ss.get("f_wrote") != st.query_params.get("epoch") or ss.get("f_when") not in epochs:
+            ss["f_when"] = _url_epoch(epochs)
+            ss["f_playing"] = False
+        playing = bool(ss.get("f_playing", False))
+        tools.button("Pause" if playing else "Play training", key="f_play", on_click=_toggle_play, args=(epochs,),
+                     icon=":material/pause:" if playing else ":material/play_arrow:")
+
+        @st.fragment(run_every=FRAME_S if playing else None)
+        def frames() -> None:
+            """The kernels at the epoch shown: reruns on its own every frame while playing."""
+            if ss.get("f_playing") and not ss.pop("f_hold", False):
+                i = epochs.index(ss["f_when"])
+                if i >= len(epochs) - 1:
+                    ss["f_playing"] = False
+                    st.rerun(scope="app")
+                ss["f_when"] = epochs[i + 1]
+            when = ss["f_when"]
+            st.query_params["epoch"] = ss["f_wrote"] = str(when)
+            at = ("the final weights" if when == "final" else "the weights as initialised" if when == 0
+                  else f"epoch {when}")
+            slide_kernels(ctx.ckpt.model, norm, order_key, None if when == "final" else snaps[when],
+                          f"{caption} Now: {at}." if step is None or step.name != "kernels" else caption)
+
+        frames()
+
+
 ctx = sidebar()
-st.title("First-layer filters")
-if ctx is not None:
+if ctx is not None and present_on():
+    present_filters(ctx)
+else:
+    st.title("First-layer filters")
+if ctx is not None and not present_on():
     model = ctx.ckpt.model
     conv = model.first_conv
     st.caption(f"The {conv.out_channels} kernels of the first convolution ({conv.in_channels}x"
@@ -160,12 +217,12 @@ if ctx is not None:
     c1, c2, c3 = st.columns(3)
     norm = c1.radio("Normalisation", ["per_filter", "global"], horizontal=True, key="f_norm",
                     format_func=lambda s: {"per_filter": "each filter", "global": "all filters together"}[s])
-    order_key = c2.radio("Order", ["index", "norm", "color", "structure", "orientation"], horizontal=True,
-                         key="f_order",
-                         format_func=lambda s: {"index": "as learned", "norm": "by norm",
-                                                "color": "colour-specific first",
-                                                "structure": "most structured first",
-                                                "orientation": "most oriented first"}[s])
+    order_key = c2.selectbox("Order", ["index", "norm", "color", "structure", "orientation"],
+                             key="f_order",
+                             format_func=lambda s: {"index": "as learned", "norm": "by norm",
+                                                    "color": "colour-specific first",
+                                                    "structure": "most structured first",
+                                                    "orientation": "most oriented first"}[s])
     snaps = snapshots(ctx.ckpt)
     if not snaps:
         c3.caption("No epoch snapshots in this checkpoint (train with --snapshot-epochs to add them).")

@@ -14,14 +14,17 @@ import streamlit as st
 from dashboard.state import (Context, eval_split, features, need_data, neighbour_index, sidebar, url_choice,
                              url_int)
 from dashboard.widgets import pick_image, static_table
+from dashboard.present import Panel, current_lecture_step, present_on, slide, slide_figure, slide_text
 from cnnviz.evaluate import softmax
 from cnnviz.figures.confusion import readable_class_names
 from cnnviz.figures.clicks import enlarge
-from cnnviz.figures.neighbours import purity_chart
+from cnnviz.figures.neighbours import draw_query_rows, purity_chart
+from cnnviz.figures.pictures import TextCanvas, line_height
 from cnnviz.figures.projection import projection_chart, rows_in_box
 from cnnviz.data import ImageDataset
 from cnnviz.inspect.features import FeatureSet, extract_features
-from cnnviz.inspect.neighbours import METRICS, NeighbourIndex, PurityResult, neighbour_purity, pixel_vectors
+from cnnviz.inspect.neighbours import (METRICS, NeighbourIndex, PurityResult, QueryNeighbours, neighbour_purity,
+                                      pixel_vectors)
 from cnnviz.inspect.projection import Projection, project, umap_available
 from cnnviz.predict import Predictions, predict_images
 
@@ -149,9 +152,52 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
         st.info(f"The {split} images carry no labels, so purity cannot be measured.")
 
 
+SLIDE_PX = (1216, 569)  # the slide figure's room at 1280x720: text drawn here shows at its size
+
+
+def present_neighbours(ctx: Context, train_ds: ImageDataset, train_fs: FeatureSet, eval_ds: ImageDataset,
+                       eval_fs: FeatureSet) -> None:
+    """Present mode: the URL's test image and its nearest training images, in the features and
+    in raw pixels, one row each (AlexNet's figure 4), as a slide."""
+    step = current_lecture_step()
+    classes = ctx.ckpt.meta.classes
+    kmax = min(K_MAX, len(train_ds))
+    metric = url_choice("metric", METRICS, METRICS[0])
+    k = url_int("k", 1, kmax, min(6, kmax))
+    i = url_int("img", 0, len(eval_ds) - 1, 0)
+    st.query_params.update(img=str(i), metric=metric, k=str(k))
+    label = int(eval_ds.labels[i]) if eval_ds.labelled else -1
+    found = [(f"nearest in the network's features ({metric} distance)",
+              neighbour_index(ctx, "features", train_fs.features).query(eval_fs.features[i], k, metric)),
+             ("nearest in raw pixels (Euclidean distance)",
+              neighbour_index(ctx, "pixels", train_ds.images).query(pixel_vectors(eval_ds.images[i]), k, "euclidean"))]
+    canvas = TextCanvas(*SLIDE_PX)
+    w, h = SLIDE_PX
+    head = line_height(22, True) + 4
+    for r, (what, nb) in enumerate(found):
+        top = r * h // 2
+        canvas.text(0, top, what, 22, bold=True)
+        rows = QueryNeighbours(np.array([i]), nb.indices[:1], nb.distances[:1], np.array([label]),
+                               np.asarray(train_ds.labels)[nb.indices[:1]], metric)
+        draw_query_rows(canvas, (0, top + head, w, top + h // 2 - 8), rows, eval_ds.images, train_ds.images, classes,
+                        min_thumb=64)
+    same = [int((np.asarray(train_ds.labels)[nb.indices[0]] == label).sum()) for _, nb in found]
+    with slide(step.title if step is not None else "Nearest neighbours"):
+        slide_text(f"A test image of {readable_class_names(classes, 40)[label] if label >= 0 else 'unknown class'} "
+                   f"(left): {same[0]} of its {k} nearest training images share its class in the features, "
+                   f"{same[1]} in raw pixels.")
+        slide_figure([Panel(np.asarray(canvas.image), sharp=False)])
+
+
 ctx = sidebar()
-st.title("Nearest neighbours")
-if ctx is not None and need_data(ctx):
+if not present_on():
+    st.title("Nearest neighbours")
+if ctx is not None and present_on() and need_data(ctx):
+    split = eval_split(ctx)
+    train, evaluation = features(ctx, "train"), features(ctx, split)
+    if train is not None and evaluation is not None:
+        present_neighbours(ctx, *train, *evaluation)
+elif ctx is not None and need_data(ctx):
     split = eval_split(ctx)
     train, evaluation = features(ctx, "train"), features(ctx, split)
     if train is not None and evaluation is not None:
