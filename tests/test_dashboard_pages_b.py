@@ -35,14 +35,14 @@ def test_neighbours_k_metric_projection_and_purity(dashboard_env):
     assert not at.exception, errors(at)
     assert not figures(at)  # pictures and Vega-Lite charts: no Plotly to load
     k = at.slider(key="nn_k").value
-    assert pictures(at) == 1 + 2 * k  # query + k feature + k pixel neighbours
+    assert pictures(at) == 1 + 2 * k + 1  # query + k feature + k pixel neighbours, the five queries
     assert markdown_table(at, "top predictions")[0]["probability"].endswith("%")
     assert chart_titled(at, "PCA of ").frame()["row"].tolist() == list(range(2 * len(dashboard_env.classes)))
     assert at.query_params["img"].isdigit()
 
     at.slider(key="nn_k").set_value(2).run()
     assert not at.exception, errors(at)
-    assert pictures(at) == 5
+    assert pictures(at) == 6
     assert at.query_params["k"] == "2"
 
     purity = chart_titled(at, "-nearest-neighbour purity by class")  # features beside raw pixels, by default
@@ -64,6 +64,21 @@ def test_neighbours_k_metric_projection_and_purity(dashboard_env):
     assert any(c.title.split(" of ")[0] in ("UMAP", "Spectral embedding") for c in charts(at).values())
 
 
+def test_neighbours_shows_five_queries_as_in_the_paper(dashboard_env):
+    at = open_page("neighbours", {"q5": "3"})
+    assert not at.exception, errors(at)
+    (caption,) = [c.value for c in at.caption if "nearest training images in the network's features" in c.value]
+    same = int(caption.split("features: ")[1].split(" of ")[0])
+    assert f" of {5 * 6} share the query's class" in caption and 0 <= same <= 30
+    assert at.query_params["q5"] == "3"
+    shown = caption.split("Test images ")[1].split(" (left)")[0]
+    at.button(key="nn_q5_new").click().run()
+    assert not at.exception, errors(at)
+    assert at.query_params["q5"] != "3"
+    again = open_page("neighbours", {"q5": "3"})  # the same link, the same rows
+    assert any(f"Test images {shown} (left)" in c.value for c in again.caption)
+
+
 def test_neighbours_random_image_and_upload(dashboard_env):
     at = open_page("neighbours", {"img": "0"})
     assert not at.exception, errors(at)
@@ -79,7 +94,7 @@ def test_neighbours_random_image_and_upload(dashboard_env):
     at.radio(key="nn_src").set_value("upload").run()
     at.file_uploader(key="nn_upload").set_value(("mine.png", encoded(COLORS["green"]), "image/png")).run()
     assert not at.exception, errors(at)
-    assert pictures(at) == 1 + 2 * at.slider(key="nn_k").value
+    assert pictures(at) == 1 + 2 * at.slider(key="nn_k").value + 1  # and the five queries
     assert any(c.startswith("mine.png") for im in at.image for c in im.captions)
 
 

@@ -18,13 +18,13 @@ from dashboard.present import Panel, current_lecture_step, present_on, slide, sl
 from cnnviz.evaluate import softmax
 from cnnviz.figures.confusion import readable_class_names
 from cnnviz.figures.clicks import enlarge
-from cnnviz.figures.neighbours import draw_query_rows, purity_chart
+from cnnviz.figures.neighbours import draw_query_rows, purity_chart, query_rows_picture
 from cnnviz.figures.pictures import TextCanvas, line_height
 from cnnviz.figures.projection import projection_chart, rows_in_box
 from cnnviz.data import ImageDataset
 from cnnviz.inspect.features import FeatureSet, extract_features
 from cnnviz.inspect.neighbours import (METRICS, NeighbourIndex, PurityResult, QueryNeighbours, neighbour_purity,
-                                      pixel_vectors)
+                                      pixel_vectors, query_neighbours)
 from cnnviz.inspect.projection import Projection, project, umap_available
 from cnnviz.predict import Predictions, predict_images
 
@@ -155,6 +155,22 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
 SLIDE_PX = (1216, 569)  # the slide figure's room at 1280x720: text drawn here shows at its size
 
 
+def five_queries(ctx: Context, train_ds: ImageDataset, train_fs: FeatureSet, eval_ds: ImageDataset,
+                 eval_fs: FeatureSet, seed: int, width: int = 1600, height: int = 900) -> QueryNeighbours | None:
+    """AlexNet's figure 4 as printed: five test images (of different classes, chosen with
+    ``seed``), each with its six nearest training images in the penultimate features; drawn
+    with ``st.image``. None when there are too few images."""
+    k = min(6, len(train_ds))
+    if k < 1 or len(eval_ds) < 1:
+        return None
+    index = neighbour_index(ctx, "features", train_fs.features)
+    rows = query_neighbours(index, eval_fs.features, np.asarray(train_ds.labels),
+                            np.asarray(eval_ds.labels), count=5, k=k, seed=seed)
+    picture = query_rows_picture(rows, eval_ds.images, train_ds.images, ctx.ckpt.meta.classes, width, height)
+    st.image(np.asarray(picture.image), width="stretch")
+    return rows
+
+
 def present_neighbours(ctx: Context, train_ds: ImageDataset, train_fs: FeatureSet, eval_ds: ImageDataset,
                        eval_fs: FeatureSet) -> None:
     """Present mode: the URL's test image and its nearest training images, in the features and
@@ -210,6 +226,17 @@ elif ctx is not None and need_data(ctx):
                    "beside those nearest in raw pixels. Feature neighbours share the class even when "
                    "pose and colour differ; pixel neighbours mostly share colour and layout.")
         figure_four(ctx, split, train_ds, train_fs, eval_ds, eval_fs)
+
+        st.subheader("Five queries at once, as in the paper")
+        seed = url_int("q5", 0, 10**6, 0)
+        if st.button("New queries", key="nn_q5_new", help="Five other test images, of five classes, chosen at random"):
+            seed = random.randrange(10**6)
+        st.query_params["q5"] = str(seed)
+        rows = five_queries(ctx, train_ds, train_fs, eval_ds, eval_fs, seed)
+        if rows is not None and (rows.query_labels >= 0).any():
+            st.caption(f"Test images #{', #'.join(map(str, rows.queries))} (left), each with its {rows.k} nearest "
+                       f"training images in the network's features: {rows.same_count} of {rows.same.size} "
+                       "share the query's class. A link with the same q5 shows the same rows.")
 
         st.subheader(f"Map of the {split} split")
         methods = ["pca", "tsne", "umap"]
