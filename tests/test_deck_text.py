@@ -9,10 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnviz.checkpoints import CheckpointMeta, load_checkpoint, save_checkpoint
+from cnnviz.checkpoints import CheckpointMeta, checkpoint_data, load_checkpoint, save_checkpoint
 from cnnviz.data import Preprocess
 from cnnviz.inputs import Normalization
-from cnnviz.lecture import build_lecture_deck, write_lecture_figures
+from cnnviz.inspect.units import cached_unit_examples
+from cnnviz.lecture import build_lecture_deck, default_feature_layer, write_lecture_figures
 from cnnviz.models import get_model
 from conftest import write_jpeg
 
@@ -41,7 +42,7 @@ def test_every_text_on_every_slide_is_at_least_20_px_and_names_are_whole(long_na
     ckpt, data = long_names
     deck = build_lecture_deck(ckpt, data, k=6)
     assert [s.step.name for s in deck.slides] == ["kernels", "kernels_over_epochs", "feature_maps", "receptive_field",
-                                                  "convolution", "neighbours", "mistakes"]
+                                                  "convolution", "neighbours", "mistakes", "unit"]
     for slide in deck.slides:
         assert slide.image.size == (1600, 900) and slide.texts, slide.step.name
         grey = np.asarray(slide.image.convert("L"))
@@ -68,6 +69,14 @@ def test_every_text_on_every_slide_is_at_least_20_px_and_names_are_whole(long_na
     assert any("kernels of 5x5" in t.block for t in first) and not any("edges, stripes" in t.block for t in first)
     assert any("share the query's class" in t.block for t in by_name["neighbours"].texts)
     assert any(t.block.startswith("Accuracy ") for t in by_name["mistakes"].texts)
+    # the unit slide names the channel the Units page would pick, and how many of its top 9 share a class
+    layer = default_feature_layer(ckpt)
+    train = checkpoint_data(ckpt.meta, data, "train")
+    ex = cached_unit_examples(ckpt, train, "train", layer)
+    channel, cls, count = ex.purest(train.labels, 9)
+    said = (f"{layer}, channel {channel} of {ex.channels}: {count} of the 9 training images it fires on most are "
+            f"{sorted(LONG)[cls].replace('_', ' ')}.")
+    assert any(t.block.startswith(said) for t in by_name["unit"].texts), said
 
 
 def test_loose_figures_are_at_least_1200_px_wide(long_names, tmp_path):

@@ -44,16 +44,3 @@ def test_all_figures_with_data(trained, tmp_path, capsys):
     assert conf.width > 3 * 28 and conf.height > 3 * 28
     out = capsys.readouterr().out
     assert "confusion:" in out and "kernels:" in out
-
-
-def test_class_bars_are_proportional_to_probability():
-    import numpy as np  # noqa: PLC0415
-
-    from cnnviz.lecture import class_bars_png  # noqa: PLC0415
-
-    top = [("homer", 0.5), ("bart", 0.25), ("lisa", 0.0)]
-    img = np.asarray(class_bars_png(top, width=260, row=18))
-    assert img.shape == (16 + 3 * 18, 260, 3)
-    blue = (img == (31, 119, 180)).all(-1)
-    lengths = [int(blue[16 + i * 18 + 8].sum()) for i in range(3)]  # the middle line of each row
-    assert lengths == [50, 25, 0]  # p * (260 - 160) pixels

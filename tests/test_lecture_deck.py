@@ -61,7 +61,7 @@ def test_the_deck_has_one_slide_per_step_offline(tiny, tmp_path, capsys):
     out = tmp_path / "figs"
     assert main(["figures", str(ckpt_path), "--out", str(out), "--data", str(data), "--deck", "-k", "3"]) == 0
     printed = capsys.readouterr().out
-    assert f"deck: {out / 'deck.html'} (7 slides, " in printed and "no slide for" not in printed
+    assert f"deck: {out / 'deck.html'} (8 slides, " in printed and "no slide for" not in printed
 
     pngs = sorted((out / "deck").glob("*.png"))
     assert [p.name for p in pngs] == [f"{i + 1:02d}_{s.name}.png" for i, s in enumerate(LECTURE_SEQUENCE)]
@@ -77,7 +77,7 @@ def test_the_deck_has_one_slide_per_step_offline(tiny, tmp_path, capsys):
         assert np.array_equal(np.asarray(img), np.asarray(Image.open(p)))
     assert html.count("<script>") == 1 and all(k in html for k in ('ArrowRight', 'PageDown', 'ArrowLeft', 'PageUp'))
     assert 'id="count"' in html and '(at + 1) + " / " + slides.length' in html
-    assert 50_000 < len(html) < 3_000_000  # seven embedded 1600 x 900 slides, no plotly.js
+    assert 50_000 < len(html) < 3_000_000  # eight embedded 1600 x 900 slides, no plotly.js
 
     # the figures it reuses are written as before, plus the kernels over the saved epochs
     assert {p.stem for p in out.glob("*.png")} == {"kernels", "kernels_over_epochs", "feature_maps", "neighbours",
@@ -120,12 +120,12 @@ def test_the_dashboards_deck_is_the_same_zip_in_memory(tiny, tmp_path):
     before = sorted(p for p in tmp_path.rglob("*") if "cache" not in p.parts)
     deck = build_lecture_deck(ckpt, data, k=3, report=lambda done, total: calls.append((done, total)))
     assert sorted(p for p in tmp_path.rglob("*") if "cache" not in p.parts) == before  # nothing written
-    assert calls[-1] == (7, 7) and [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert calls[-1] == (8, 8) and [d for d, _ in calls] == sorted(d for d, _ in calls)
     with zipfile.ZipFile(io.BytesIO(deck.zip_bytes())) as z:
         names = z.namelist()
         assert names == ["deck.html"] + [f"deck/{i + 1:02d}_{s.name}.png" for i, s in enumerate(LECTURE_SEQUENCE)]
         html = z.read("deck.html").decode()
-        assert offline_problems(html) == [] and len(slide_images(html)) == 7
+        assert offline_problems(html) == [] and len(slide_images(html)) == 8
         assert Image.open(io.BytesIO(z.read("deck/03_feature_maps.png"))).size == (1600, 900)
 
 
@@ -138,7 +138,7 @@ def test_the_offline_check_finds_external_references():
 
 
 def test_many_snapshots_are_thinned_to_eight_panels(tiny):
-    from cnnviz.lecture import kernels_over_epochs_png  # noqa: PLC0415
+    from cnnviz.lecture_slides import kernels_over_epochs_png  # noqa: PLC0415
 
     model = load_checkpoint(tiny[0]).model
     w = model.first_conv.weight.detach()

@@ -33,10 +33,12 @@ def test_the_steps_in_order():
 
 
 def test_every_step_is_a_page_of_the_dashboard():
-    """Each page is a file in dashboard/views and one of the pages app.py registers."""
+    """Each page is a file in dashboard/views and one of the pages app.py registers (its PAGE_FILES)."""
     app = ast.parse((DASHBOARD / "app.py").read_text())
-    registered = {c.args[0].value for c in ast.walk(app) if isinstance(c, ast.Call)
-                  and getattr(c.func, "attr", "") == "Page" and c.args and isinstance(c.args[0], ast.Constant)}
+    table = next(n.value for n in ast.walk(app) if isinstance(n, ast.Assign)
+                 and any(getattr(t, "id", "") == "PAGE_FILES" for t in n.targets))
+    registered = {row.elts[0].value for row in table.elts}
+    assert len(registered) == 11
     for s in LECTURE_SEQUENCE:
         assert (DASHBOARD / s.page).is_file(), s.page
         assert s.page in registered, s.page

@@ -526,3 +526,17 @@ def test_knockout_with_the_intact_logits_given_skips_their_pass():
     np.testing.assert_array_equal(full.confusion_after, given.confusion_after)
     with pytest.raises(ValueError, match=rf"^baseline has 3 rows for {len(IMAGES)} images$"):
         knockout(model, IMAGES, LABELS, "conv", [0], PLAIN, runtime=CPU32, baseline=intact[:3])
+
+
+def test_the_purest_channel_is_the_one_whose_top_images_share_a_class():
+    # channel 0 peaks on images 0-3 (classes 0, 1, 0, 1); channel 1 on images 4-7 (2, 2, 2, 0);
+    # channel 2 on images 8, 9 (class 2) and two unknowns (-1), which count for no class
+    peak = np.zeros((12, 3), np.float32)
+    peak[0:4, 0] = [9, 8, 7, 6]
+    peak[4:8, 1] = [9, 8, 7, 6]
+    peak[8:12, 2] = [9, 8, 7, 6]
+    labels = np.array([0, 1, 0, 1, 2, 2, 2, 0, 2, 2, -1, -1])
+    ex = units.UnitExamples("conv", peak, np.zeros((12, 3), np.int32), (1, 1))
+    assert ex.purest(labels, k=4) == (1, 2, 3)
+    assert ex.purest(labels, k=2) == (1, 2, 2)  # channel 2 ties at 2: the lower channel wins
+    assert ex.purest(np.full(12, -1), k=4) == (0, 0, 0)

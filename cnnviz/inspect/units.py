@@ -76,6 +76,21 @@ class UnitExamples:
         """``(y, x)`` of the image's peak in the channel's map."""
         return divmod(int(self.where[image, channel]), self.map_size[1])
 
+    def purest(self, labels: np.ndarray, k: int = 9) -> tuple[int, int, int]:
+        """``(channel, class, count)``: the channel whose top ``k`` images are most often of one
+        class (ties: the lower channel, the lower class), that class and how many of the ``k``
+        are of it: a unit whose favourite things an audience can name. Labels below 0 (unknown)
+        count for no class."""
+        best = (0, 0, 0)
+        for c in range(self.channels):
+            got = np.asarray(labels)[self.top(c, k)]
+            got = got[got >= 0]
+            if len(got):
+                counts = np.bincount(got)
+                if counts.max() > best[2]:
+                    best = (c, int(counts.argmax()), int(counts.max()))
+        return best
+
     def histogram(self, channel: int, bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
         """``(counts, edges)`` of the channel's per-image peaks."""
         return np.histogram(self.peak[:, channel], bins=bins)

@@ -17,7 +17,7 @@ from cnnviz.figures.clicks import enlarge
 from cnnviz.figures.confusion import (class_metrics_chart, confusion_chart, draw_confusion, most_confused,
                                      readable_class_names)
 from cnnviz.figures.pictures import TextCanvas
-from cnnviz.lecture import draw_mistakes
+from cnnviz.lecture_slides import draw_mistakes
 from cnnviz.inspect.confusion import ConfusionResult, cell_examples, confusion_from_logits, most_confused_pairs
 from cnnviz.inspect.attribution import default_grad_cam_layer
 from cnnviz.inspect.features import FeatureSet

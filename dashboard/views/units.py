@@ -88,17 +88,6 @@ def show_patches(ctx: Context, ds: ImageDataset, ex: UnitExamples, rf: LayerRF, 
                + " Click a patch to see its whole image.")
 
 
-def purest_channel(ex: UnitExamples, labels: np.ndarray, k: int = K) -> int:
-    """The channel whose top ``k`` training images are most often of one class (ties: the lower
-    channel): a unit whose favourite things a lecture audience can name."""
-    def most(c: int) -> int:
-        got = labels[ex.top(c, k)]
-        got = got[got >= 0]
-        return int(np.bincount(got).max()) if len(got) else 0
-
-    return int(np.argmax([most(c) for c in range(ex.channels)]))
-
-
 def present_unit(ctx: Context) -> None:
     """Present mode: the URL's unit (else, of a middle convolution, the channel whose top images
     are most of one class) as a slide: its favourite image and the patches of the training
@@ -114,7 +103,7 @@ def present_unit(ctx: Context) -> None:
         ex = examples(ctx.ckpt.sha256, str(ctx.data), layer, ctx.ckpt, train)
         channel = url_int("ch", 0, ex.channels - 1)
         if channel is None:
-            channel = purest_channel(ex, train.labels) if train.labelled else 0
+            channel = ex.purest(train.labels, K)[0] if train.labelled else 0
         st.query_params.update(layer=layer, ch=str(channel))
         rf = rf_of(ctx.ckpt.sha256, layer, ctx.ckpt.meta.input_size, ctx.ckpt.model)
         size = ctx.ckpt.meta.input_size
