@@ -119,14 +119,14 @@ def test_the_lecture_deck_is_built_in_memory_and_offered_as_a_zip(dashboard_env,
     assert not at.exception and not at.error, errors(at)
     zips = [(d, name) for d, mime, name in downloads if mime == "application/zip"]
     assert len(zips) == 1 and zips[0][1] == "tiny_lecture_deck.zip"
-    with zipfile.ZipFile(io.BytesIO(zips[0][0])) as z:  # no snapshots in this checkpoint: 6 of 7 steps
+    with zipfile.ZipFile(io.BytesIO(zips[0][0])) as z:  # no snapshots in this checkpoint: 7 of 8 steps
         assert z.namelist() == ["deck.html", "deck/01_kernels.png", "deck/02_feature_maps.png",
                                 "deck/03_receptive_field.png", "deck/04_convolution.png", "deck/05_neighbours.png",
-                                "deck/06_mistakes.png"]
+                                "deck/06_mistakes.png", "deck/07_unit.png"]
         html = z.read("deck.html").decode()
-    assert "http://" not in html and "https://" not in html and html.count('src="data:image/png;base64,') == 6
+    assert "http://" not in html and "https://" not in html and html.count('src="data:image/png;base64,') == 7
     assert any(c.value.startswith("No slide for kernels over epochs: no epoch snapshots") for c in at.caption)
     label = next(b.proto.label for b in at.get("download_button") if b.proto.id.endswith("f_deck_zip"))
-    assert label.startswith("Save the deck (6 slides, ") and label.endswith(" MB zip)")
+    assert label.startswith("Save the deck (7 slides, ") and label.endswith(" MB zip)")
     at.run()  # the built deck stays offered
     assert [b for b in at.get("download_button") if b.proto.id.endswith("f_deck_zip")]
