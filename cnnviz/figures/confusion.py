@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..inspect.confusion import ConfusionResult
+from .neighbours import class_display_name
 
 
 def readable_class_names(classes: Sequence[str], max_len: int = 18) -> list[str]:
@@ -62,69 +63,115 @@ def confusion_heatmap(result: ConfusionResult, normalised: bool = False, show_va
     return fig
 
 
+CHART_PX = 13  # class names, cell values and titles of the page's charts: never under 12 px
+
+
+def _shown(result: ConfusionResult, classes: Sequence[int] | None) -> list[int]:
+    shown = list(range(result.num_classes)) if classes is None else [int(c) for c in classes]
+    if not shown or any(not 0 <= c < result.num_classes for c in shown) or len(set(shown)) < len(shown):
+        raise ValueError(f"classes to show must be distinct class numbers in 0..{result.num_classes - 1}")
+    return shown
+
+
+def _display_names(classes: Sequence[str]) -> list[str]:
+    """Every class name in full (underscores as spaces); a name that two classes share gets its
+    number, so a category axis keeps them apart."""
+    names = [class_display_name(c) for c in classes]
+    if len(set(names)) < len(names):
+        names = [f"{n} ({i})" for i, n in enumerate(names)]
+    return names
+
+
+OTHER = "all other classes"
+
+
 def confusion_chart(result: ConfusionResult, normalised: bool = False, show_values: bool | None = None,
-                    title: str | None = None) -> alt.LayerChart:
-    """The confusion matrix as coloured cells, true classes down the side (first at the top),
-    predicted along the bottom; ``normalised`` colours by the row-normalised rate instead of the
-    count. Cell values are written in when ``show_values`` (default: 20 classes or fewer).
-    A click selects a cell: the selection ``cell`` carries its ``true`` and ``pred`` class
-    numbers. Hover gives the full class names, the count and the rate."""
-    k = result.num_classes
-    names = readable_class_names(result.classes)
-    counts, rates = result.counts, result.normalised
+                    title: str | None = None, classes: Sequence[int] | None = None) -> alt.LayerChart:
+    """The confusion matrix as coloured cells, true classes down the side, predicted along the
+    bottom, every name in full at 13 px; ``normalised`` colours by the row-normalised rate instead
+    of the count. ``classes``: the class numbers to show, in order (default: all); a block of
+    some classes gets a last column, "all other classes", with the rest of each row, so every row
+    still adds up to its images. Cell values (13 px) are written in when ``show_values``
+    (default: 20 classes shown or fewer; with more, cells shrink to colour only and the text
+    stays the same size). A click selects a cell: the selection ``cell`` carries its ``true``
+    and ``pred`` class numbers (``pred`` -1 for the other classes). Hover gives the count and
+    the rate."""
+    shown = _shown(result, classes)
+    k = len(shown)
+    names = _display_names(result.classes)
+    counts, rates, support = result.counts, result.normalised, result.support
+    other = k < result.num_classes
     if show_values is None:
         show_values = k <= 20
-    df = pd.DataFrame([{
-        "true class": names[i], "predicted class": names[j], "true": i, "pred": j,
-        "true name": str(result.classes[i]), "predicted name": str(result.classes[j]),
-        "images": int(counts[i, j]), "of": int(result.support[i]), "rate": float(rates[i, j]),
-        "value": float(rates[i, j] if normalised else counts[i, j]),
-        "text": ((f"{rates[i, j]:.0%}" if normalised else str(counts[i, j])) if counts[i, j] else ""),
-    } for i in range(k) for j in range(k)])
-    top = 1.0 if normalised else max(float(counts.max()), 1.0)
+    columns = [(j, names[j]) for j in shown] + ([(-1, OTHER)] if other else [])
+    rows = []
+    for i in shown:
+        rest = int(support[i] - counts[i, shown].sum())
+        for j, label in columns:
+            n = int(counts[i, j]) if j >= 0 else rest
+            rate = float(rates[i, j]) if j >= 0 else (rest / support[i] if support[i] else 0.0)
+            rows.append({"true class": names[i], "predicted class": label, "true": i, "pred": j,
+                         "images": n, "of": int(support[i]), "rate": rate,
+                         "value": rate if normalised else float(n),
+                         "text": (f"{rate:.0%}" if normalised else str(n)) if n else ""})
+    df = pd.DataFrame(rows)
+    top = 1.0 if normalised else max(float(df["value"].max()), 1.0)
     df["dark"] = df["value"] > 0.6 * top  # white text on dark cells
     cell = alt.selection_point(name="cell", fields=["true", "pred"], on="click")
-    step = 36 if k <= 20 else 22  # pixels per cell: room for the values and the class names
-    x = alt.X("predicted class:N", sort=names, title="predicted", axis=alt.Axis(labelAngle=-45, labelOverlap=False))
-    y = alt.Y("true class:N", sort=names, title="true", axis=alt.Axis(labelOverlap=False))
+    step = 30 if show_values else 16  # px a cell: three digits at 13 px (20 fit a 1280 px window), else colour
+    axis = dict(labelLimit=0, labelFontSize=CHART_PX, titleFontSize=CHART_PX, labelOverlap=False)
+    x = alt.X("predicted class:N", sort=[c for _, c in columns], title="predicted",
+              axis=alt.Axis(labelAngle=-45, **axis))
+    y = alt.Y("true class:N", sort=[names[i] for i in shown], title="true", axis=alt.Axis(**axis))
     rect = alt.Chart(df).mark_rect(stroke="white", strokeWidth=1).encode(
         x=x, y=y,
-        color=alt.Color("value:Q", title="rate" if normalised else "images",
-                        scale=alt.Scale(scheme="blues", domain=[0, top]),
-                        legend=alt.Legend(format=".0%" if normalised else "d")),
+        color=alt.condition(alt.datum.images == 0, alt.value("#f7f7f7"),  # an empty cell: off-white
+                            alt.Color("value:Q", title="rate" if normalised else "images",
+                                      scale=alt.Scale(scheme="blues", domain=[0, top]),
+                                      legend=alt.Legend(format=".0%" if normalised else "d", orient="top",
+                                                        labelFontSize=CHART_PX, titleFontSize=CHART_PX))),
         opacity=alt.condition(cell, alt.value(1.0), alt.value(0.55)),
-        tooltip=[alt.Tooltip("true name:N", title="true"), alt.Tooltip("predicted name:N", title="predicted"),
+        tooltip=[alt.Tooltip("true class:N", title="true"), alt.Tooltip("predicted class:N", title="predicted"),
                  alt.Tooltip("images:Q"), alt.Tooltip("of:Q", title="of true class"),
                  alt.Tooltip("rate:Q", format=".1%")],
     ).add_params(cell)
     layers = [rect]
     if show_values:
-        layers.append(alt.Chart(df).mark_text(fontSize=10 if k > 12 else 12).encode(
+        layers.append(alt.Chart(df).mark_text(fontSize=CHART_PX).encode(
             x=x, y=y, text="text:N",
             color=alt.condition(alt.datum.dark, alt.value("white"), alt.value("black"))))
     head = title if title is not None else (
         f"confusion (row-normalised), accuracy {result.accuracy:.1%}" if normalised
         else f"confusion (counts), accuracy {result.accuracy:.1%}")
-    return alt.layer(*layers).properties(title=head, width=alt.Step(step), height=alt.Step(step))
+    return alt.layer(*layers).properties(title=alt.TitleParams(head, fontSize=CHART_PX + 1), width=alt.Step(step),
+                                         height=alt.Step(step))
 
 
-def class_metrics_chart(result: ConfusionResult, title: str = "precision, recall and F1 by class",
-                        height: int = 300) -> alt.Chart:
-    """Grouped bars of per-class precision, recall and F1; hover gives the class and its images."""
-    names = readable_class_names(result.classes)
+def class_metrics_chart(result: ConfusionResult, title: str = "precision, recall and F1 by class, lowest F1 first",
+                        classes: Sequence[int] | None = None) -> alt.Chart:
+    """Horizontal bars of per-class precision, recall and F1, one group per class with its name in
+    full (13 px), sorted by F1, lowest first (ties: the lower class number); ``classes``: the
+    class numbers to show (default: all). Hover gives the class, the value and its images."""
+    shown = _shown(result, classes)
+    names = _display_names(result.classes)
+    f1 = np.nan_to_num(result.f1)
+    order = sorted(shown, key=lambda i: (f1[i], i))
     metrics = ("precision", "recall", "F1")
-    df = pd.DataFrame([{"class": names[i], "name": str(result.classes[i]), "metric": label,
-                        "value": float(np.nan_to_num(values[i])), "images": int(result.support[i])}
+    df = pd.DataFrame([{"class": names[i], "metric": label, "value": float(np.nan_to_num(values[i])),
+                        "images": int(result.support[i])}
                        for label, values in zip(metrics, (result.precision, result.recall, result.f1))
-                       for i in range(len(names))])
-    return alt.Chart(df, title=title).mark_bar().encode(
-        x=alt.X("class:N", sort=names, title=None, axis=alt.Axis(labelAngle=-45 if len(names) > 8 else 0)),
-        xOffset=alt.XOffset("metric:N", sort=list(metrics)),
-        y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        color=alt.Color("metric:N", sort=list(metrics), title=None, legend=alt.Legend(orient="top")),
-        tooltip=[alt.Tooltip("name:N", title="class"), "metric:N", alt.Tooltip("value:Q", format=".1%"),
-                 "images:Q"],
-    ).properties(height=height)
+                       for i in order])
+    axis = dict(labelFontSize=CHART_PX, titleFontSize=CHART_PX)
+    return alt.Chart(df, title=alt.TitleParams(title, fontSize=CHART_PX + 1)).mark_bar().encode(
+        y=alt.Y("class:N", sort=[names[i] for i in order], title=None,
+                axis=alt.Axis(labelLimit=0, labelOverlap=False, **axis)),
+        yOffset=alt.YOffset("metric:N", sort=list(metrics)),
+        x=alt.X("value:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", **axis)),
+        color=alt.Color("metric:N", sort=list(metrics), title=None,
+                        scale=alt.Scale(domain=list(metrics), range=["#4c78a8", "#f58518", "#54a24b"]),
+                        legend=alt.Legend(orient="top", labelFontSize=CHART_PX)),
+        tooltip=[alt.Tooltip("class:N"), "metric:N", alt.Tooltip("value:Q", format=".1%"), "images:Q"],
+    ).properties(height=alt.Step(7))
 
 
 # -- the confusion matrix as a picture drawn at its final size (slides and files) ---------------

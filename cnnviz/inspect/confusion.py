@@ -110,6 +110,40 @@ def most_confused_pairs(result: ConfusionResult, n: int = 10, by: str = "count")
     return [ConfusedPair(int(t[i]), int(p[i]), int(counts[i]), float(rates[i])) for i in order]
 
 
+def confused_block(result: ConfusionResult, size: int = 20) -> list[int]:
+    """The ``size`` classes most involved in mistakes (images of the class taken for another,
+    plus images of others taken for it; ties: the lower class number), in class order: the
+    block of a large confusion matrix worth zooming into."""
+    off = np.asarray(result.counts, np.int64).copy()
+    np.fill_diagonal(off, 0)
+    involved = off.sum(0) + off.sum(1)
+    top = np.lexsort((np.arange(result.num_classes), -involved))[:max(size, 1)]
+    return sorted(int(i) for i in top)
+
+
+def class_block(result: ConfusionResult, cls: int, size: int = 20) -> list[int]:
+    """Class ``cls`` first, then the classes it is confused with, most images first (either
+    way: its images taken for them, theirs for it; ties: the lower class number), at most
+    ``size`` in all: one class's row and column of a large matrix, readable."""
+    if not 0 <= cls < result.num_classes:
+        raise ValueError(f"class {cls} out of range 0..{result.num_classes - 1}")
+    both = np.asarray(result.counts[cls], np.int64) + np.asarray(result.counts[:, cls], np.int64)
+    both[cls] = 0
+    order = np.lexsort((np.arange(result.num_classes), -both))
+    return [int(cls)] + [int(j) for j in order if both[j] > 0][:max(size - 1, 0)]
+
+
+def rate_interval(count: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of the rate ``count / total`` (95% for ``z`` 1.96): how far
+    the true rate may lie from the one measured on so few images. ``(0, 1)`` for no images."""
+    if total <= 0:
+        return 0.0, 1.0
+    p = count / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+
+
 @dataclass(frozen=True)
 class Example:
     """One image of a confusion cell: its row ``index`` in the arrays given, ``id``, true and
