@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..class_names import class_display_name  # noqa: F401 (also imported from here)
 from ..inspect.neighbours import PurityResult, QueryNeighbours
 from .pictures import TextCanvas, fitted_thumbnail, line_height, text_width, wrap_text
 
@@ -127,11 +128,6 @@ LABEL_PX = 20  # the labels' font size: the smallest text of a slide
 DIFFERENT = (200, 40, 20)  # frame and label of a neighbour of another class than its query
 SAME = (90, 90, 90)
 _MARK = "\u2717 "  # the ballot x before the class of a neighbour of another class
-
-
-def class_display_name(name: str) -> str:
-    """A class name as a figure shows it: underscores as spaces, nothing cut."""
-    return str(name).replace("_", " ").strip() or str(name)
 
 
 @dataclass(frozen=True)
