@@ -22,12 +22,14 @@ from .runtime import Runtime, progress_reporter
 @dataclass
 class Predictions:
     """Predictions for a set of images. ``probs``: ``(N, K) float32`` over ``classes``;
-    ``unreadable``: ids of files that could not be decoded (no prediction for them)."""
+    ``unreadable``: ids of files that could not be decoded (no prediction for them); ``tta``:
+    the test-time augmentation behind them (``"none"``: one view of each image)."""
 
     ids: list[str]
     classes: list[str]
     probs: np.ndarray
     unreadable: list[str]
+    tta: str = "none"
 
     @property
     def predicted(self) -> list[str]:
@@ -53,11 +55,13 @@ def predict_images(ckpt: Checkpoint, images: np.ndarray, ids: list[str],
                    runtime: Runtime | None = None,
                    progress: bool | Callable[[int, int], None] = False) -> Predictions:
     """Predict already-decoded ``(N, S, S, 3) uint8`` images with the checkpoint's TTA, on
-    ``runtime`` (default: the checkpoint's own, so every caller gets the same numbers)."""
+    ``runtime`` (default: the checkpoint's own, so every caller gets the same numbers). The
+    pages that show one image's probabilities use one view instead
+    (:func:`cnnviz.single_view.single_view_predictions`)."""
     m = ckpt.meta
     logits = predict_logits(ckpt.model, images, m.normalization, runtime or ckpt.runtime, tta=m.tta,
                             progress=progress)
-    return Predictions(list(ids), list(m.classes), softmax(logits), [])
+    return Predictions(list(ids), list(m.classes), softmax(logits), [], tta=m.tta or "none")
 
 
 def predict_folder(ckpt: Checkpoint, path: str | Path, runtime: Runtime | None = None,

@@ -67,6 +67,17 @@ def extract_features(
                        distributed=distributed)[0]
 
 
+def features_and_logits(ckpt: Checkpoint, images: np.ndarray, batch_size: int = DEFAULT_BATCH,
+                        runtime: Runtime | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, D)`` features and ``(N, K)`` logits of ``images`` computed as :func:`cached_features`
+    computes them (``model.embed`` at the runtime's precision, ``model.head`` in float32 on those
+    features, one view, no test-time augmentation), on ``runtime`` (default: the checkpoint's)."""
+    feats, logits = _embed_pass(ckpt.model, images, ckpt.meta.normalization, batch_size, False,
+                                runtime or ckpt.runtime, with_logits=True)
+    assert logits is not None
+    return feats, logits
+
+
 def _model_and_norm(obj: Checkpoint | torch.nn.Module, norm: Normalization | None
                     ) -> tuple[torch.nn.Module, Normalization]:
     if isinstance(obj, Checkpoint):
