@@ -10,6 +10,8 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from cnnviz.basis import split_display_name
+from cnnviz.class_names import class_display_names
 from cnnviz.data import Preprocess
 from cnnviz.drawing import drawing_image
 from cnnviz.figures.clicks import enlarge
@@ -121,17 +123,18 @@ def pick_image(ctx: Context, key: str, allow_upload: bool = True, allow_draw: bo
     default_idx = url_int("img", 0, len(ds) - 1, 0)
     default_cls = int(ds.labels[default_idx]) if ds.labelled else 0
     c1, c2 = st.columns(2)
-    cls = c1.selectbox("Class", range(len(classes)), index=default_cls, format_func=lambda i: classes[i],
+    names = class_display_names(classes)
+    cls = c1.selectbox("Class", range(len(classes)), index=default_cls, format_func=names.__getitem__,
                        key=f"{key}_cls")
     members = np.flatnonzero(ds.labels == cls)
     if not len(members):
-        st.warning(f"No {classes[cls]} images in the {split} split.")
+        st.warning(f"No {names[cls]} images in the {split_display_name(split)} split.")
         return None
     pos = int(np.searchsorted(members, default_idx)) if default_idx in members else 0
     n = c2.number_input(f"Image (of {len(members)})", 0, len(members) - 1, pos, key=f"{key}_n")
     idx = int(members[int(n)])
     st.query_params["img"] = str(idx)
-    return ds.images[idx], f"{split} #{idx}: {ds.ids[idx]}", int(ds.labels[idx])
+    return ds.images[idx], f"{split_display_name(split)} #{idx}: {ds.ids[idx]}", int(ds.labels[idx])
 
 
 def conv_layers(ctx: Context) -> list[str]:

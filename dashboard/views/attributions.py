@@ -16,14 +16,17 @@ from cnnviz.inspect.attribution import METHODS, Attribution, attribute, default_
 from cnnviz.inspect.faithfulness import BASELINES, Curves, baseline_maps, deletion_insertion
 from cnnviz.inspect.sanity import SanityResult, cascading_randomisation
 from cnnviz.inspect.trust import AttributionCheck, attribution_check
-from cnnviz.predict import Predictions, predict_images
+from cnnviz.basis import split_display_name
+from cnnviz.class_names import class_display_names
+from cnnviz.predict import Predictions
+from cnnviz.single_view import SINGLE_VIEW, single_view_predictions
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def predictions(sha: str, image: np.ndarray, _ckpt) -> Predictions:
-    """Class probabilities for one ``(S, S, 3) uint8`` image, with the checkpoint's TTA and
-    runtime (``predict_images``' default): the same numbers as on every other page."""
-    return predict_images(_ckpt, image[None], ["image"])
+    """Class probabilities of one view of one ``(S, S, 3) uint8`` image (no test-time
+    augmentation): the same numbers as the Neighbours and Mistakes pages print for it."""
+    return single_view_predictions(_ckpt, image[None], ["image"])
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -80,7 +83,8 @@ def trust_panel(ctx: Context, image: np.ndarray, target: int, methods: tuple[str
         names, curves = faithfulness_one(sha, image, target, methods, layer, ctx.ckpt, results)
         st.altair_chart(faithfulness_chart(curves.fractions, dict(zip(names, curves.deletion)),
                                            dict(zip(names, curves.insertion)),
-                                           title=f"Deletion and insertion for '{ctx.ckpt.meta.classes[target]}'"))
+                                           title=f"Deletion and insertion for "
+                                                 f"'{class_display_names(ctx.ckpt.meta.classes)[target]}'"))
         beat = [TITLES[m] for i, m in enumerate(methods)
                 if curves.deletion_auc[i] < curves.deletion_auc[len(methods):].min()
                 and curves.insertion_auc[i] > curves.insertion_auc[len(methods):].max()]
@@ -108,7 +112,8 @@ def trust_panel(ctx: Context, image: np.ndarray, target: int, methods: tuple[str
             ds = split_data(ctx, split)
             if ds is not None:
                 check = held_out_check(sha, str(ctx.data), split, int(n), methods, ctx.ckpt, ds)
-                st.caption(f"{len(check.indices)} {split} images, explaining each one's predicted class, "
+                st.caption(f"{len(check.indices)} {split_display_name(split)} images, explaining each one's "
+                           "predicted class, "
                            f"{check.seconds:.0f} s. `cnnviz attribution-check` prints the same tables.")
                 rows = check.faithfulness.rows()
                 st.dataframe(pd.DataFrame(rows)[["method", "kind", "deletion_auc", "insertion_auc"]], hide_index=True,
@@ -127,7 +132,7 @@ def present_attributions(ctx: Context) -> None:
         slide_text("No image to show: this page needs the dataset (or the checkpoint's demo gallery).")
         return
     image, caption, label = picked
-    classes = ctx.ckpt.meta.classes
+    classes = class_display_names(ctx.ckpt.meta.classes)
     probs = predictions(ctx.ckpt.sha256, image, ctx.ckpt).probs[0]
     target = url_int("target", 0, len(classes) - 1, int(probs.argmax()))
     layer = default_grad_cam_layer(ctx.ckpt.model) if conv_layers(ctx) else None
@@ -147,7 +152,7 @@ elif not present_on():
     st.title("Attributions")
 if ctx is not None and not present_on():
     model, meta = ctx.ckpt.model, ctx.ckpt.meta
-    classes = meta.classes
+    classes = class_display_names(meta.classes)
     st.caption("Which pixels the score of one class depends on. Saliency and guided backprop are "
                "gradients, integrated gradients adds them up along a path from a blank image, Grad-CAM "
                "weighs a convolutional layer's channels, occlusion greys out patches and watches the score drop.")
@@ -160,8 +165,9 @@ if ctx is not None and not present_on():
         preds = predictions(ctx.ckpt.sha256, image, ctx.ckpt)
         probs, predicted = preds.probs[0], int(preds.probs[0].argmax())
         with top_right:
-            static_table(pd.DataFrame([(c, f"{p:.1%}") for c, p in preds.top_k(5)[0]],
+            static_table(pd.DataFrame([(classes[c], f"{probs[c]:.1%}") for c in np.argsort(-probs)[:5]],
                                       columns=["class", "probability"]))
+            st.caption(f"Probabilities of a {SINGLE_VIEW}, as on the Neighbours and Mistakes pages.")
         # the URL's target (e.g. from a Mistakes link) holds while the image stays the one it came
         # with (pick_image keeps `img` unless the user picks another); a new image or upload starts
         # at its predicted class

@@ -11,11 +11,11 @@ from dashboard.state import (
 )
 from dashboard.widgets import conv_layers, unit_link
 from dashboard.present import Panel, current_lecture_step, present_on, slide, slide_figure, slide_text
-from cnnviz.evaluate import softmax
+from cnnviz.basis import accuracy_basis, split_display_name
+from cnnviz.class_names import class_display_names
 from cnnviz.figures.attribution import overlay
 from cnnviz.figures.clicks import enlarge
-from cnnviz.figures.confusion import (class_metrics_chart, confusion_chart, draw_confusion, most_confused,
-                                     readable_class_names)
+from cnnviz.figures.confusion import class_metrics_chart, confusion_chart, draw_confusion, most_confused
 from cnnviz.figures.pictures import TextCanvas
 from cnnviz.lecture_slides import draw_mistakes
 from cnnviz.inspect.confusion import ConfusionResult, cell_examples, confusion_from_logits, most_confused_pairs
@@ -26,6 +26,7 @@ from cnnviz.inspect.mistakes import (
     is_out_of_sample, mistake_card, rank_mistakes,
 )
 from cnnviz.data import ImageDataset
+from cnnviz.single_view import single_view_predictions
 
 PER_PAGE = 24
 COLS = 6
@@ -45,7 +46,8 @@ ORDER_NAMES = {"confidence": "Confidence in the wrong class", "margin": "Margin 
 @st.cache_resource(show_spinner=False, max_entries=6)
 def _issues(sha: str, data: str, split: str, _ckpt, _ds: ImageDataset, _fs: FeatureSet) -> DataIssues | str:
     try:
-        with st.spinner(f"Looking for label errors, near-duplicates and outliers among the {split} images "
+        with st.spinner(f"Looking for label errors, near-duplicates and outliers among the "
+                        f"{split_display_name(split)} images "
                         "(cleanlab; once, cached on disk after)..."):
             return cached_data_issues(_ckpt, _ds, split, _fs.features, _fs.logits)
     except ValueError as e:
@@ -173,7 +175,8 @@ def cell_images(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, issu
     else:
         ranked = rank_mistakes(fs.labels, fs.logits, order, None if true == k else true,
                                None if pred == k else pred, ids=fs.ids, issues=issues)
-        probs = softmax(fs.logits[[m.index for m in ranked]].astype(np.float64)) if ranked else None
+        probs = single_view_predictions(ctx.ckpt, None, [fs.ids[m.index] for m in ranked], cached=fs,
+                                        rows=[m.index for m in ranked]).probs if ranked else None
         examples = [(m.index, m.confidence, [(int(c), float(probs[j, c])) for c in np.argsort(-probs[j])[:3]],
                      m.flags) for j, m in enumerate(ranked)]
         who = "images of any class" if true == k else f"{names[true]} images"
@@ -215,19 +218,21 @@ def present_mistakes(ctx: Context) -> None:
     got = features(ctx, split)
     with slide(step.title if step is not None else "Mistakes"):
         if got is None or not got[0].labelled:
-            slide_text(f"The {split} images carry no labels: there are no mistakes to show.")
+            slide_text(f"The {split_display_name(split)} images carry no labels: there are no mistakes to show.")
             return
         ds, fs = got
         classes = list(ctx.ckpt.meta.classes)
-        names = readable_class_names(classes, max_len=40)
+        names = class_display_names(classes)
         result = confusion(ctx.ckpt.sha256, str(ctx.data), split, fs, tuple(classes))
         w, h = SLIDE_PX
         canvas = TextCanvas(w, h)
         drawn, _ = draw_confusion(canvas, (0, 0, w - 480, h), result, 20, max_cell=56 if len(classes) <= 12 else 40)
-        draw_mistakes(canvas, (drawn + 40, 0, w, h), ds.images, ds.labels, softmax(fs.logits), classes)
+        probs = single_view_predictions(ctx.ckpt, None, fs.ids, cached=fs).probs
+        draw_mistakes(canvas, (drawn + 40, 0, w, h), ds.images, ds.labels, probs, classes)
         worst = most_confused(result)
         pair = "" if worst is None else f"; most confused: {names[worst[0]]} taken for {names[worst[1]]} ({worst[2]})"
-        slide_text(f"Accuracy {result.accuracy:.1%} on {len(ds):,} held-out {split} images{pair}. "
+        basis = accuracy_basis(len(ds), split, ctx.choice.gallery if ctx.choice is not None else None)
+        slide_text(f"{basis.accuracy_sentence(result.accuracy, detail=False)}{pair}. "
                    "Rows: the true class, columns: the prediction.")
         slide_figure([Panel(np.asarray(canvas.image), sharp=False)])
 
@@ -242,7 +247,7 @@ elif ctx is not None and need_data(ctx):
     split = st.radio("Images", [held_out, "train"], horizontal=True, key="m_split",
                      index=[held_out, "train"].index(url_choice("split", [held_out, "train"], held_out)),
                      format_func=lambda s: "training images (in-sample)" if s == "train" else
-                     f"held-out {s} images (out-of-sample)",
+                     f"held-out {split_display_name(s)} images (out-of-sample)",
                      help="Held-out images were never trained on: their mistakes and label scores are honest. "
                           "On training images the model is overconfident, but label errors in its training data "
                           "show there too.")
@@ -252,17 +257,18 @@ elif ctx is not None and need_data(ctx):
         ds, fs = got
         classes = list(ctx.ckpt.meta.classes)
         k = len(classes)
-        names = readable_class_names(classes, max_len=40)
+        names = class_display_names(classes)
         if not ds.labelled:
-            st.info(f"The {split} images carry no labels, so there is nothing to compare the predictions "
+            st.info(f"The {split_display_name(split)} images carry no labels, so there is "
+                    "nothing to compare the predictions "
                     "with: point the sidebar at a dataset with a labelled test split (or at the training data, "
                     "whose held-out validation part is then used).")
             st.stop()
         result = confusion(ctx.ckpt.sha256, str(ctx.data), split, fs, tuple(classes))
         pairs = most_confused_pairs(result, n=15)
-        st.caption(f"{len(ds):,} {split} images, one view each (no test-time augmentation), accuracy "
-                   f"{result.accuracy:.1%}. Rows are the true class, columns the prediction; click a cell "
-                   "(or a pair) to see its images below.")
+        basis = accuracy_basis(len(ds), split, ctx.choice.gallery if ctx.choice is not None else None)
+        st.caption(f"{basis.accuracy_sentence(result.accuracy)}. Rows are the true class, columns the prediction; "
+                   "click a cell (or a pair) to see its images below.")
 
         # The chosen cell lives in the URL (true, pred); the click callbacks above set it too.
         if not all(isinstance(st.session_state.get(key), int) and 0 <= st.session_state[key] <= k

@@ -8,8 +8,15 @@ import streamlit as st
 from dashboard.present import present_on, slide_figure_chart, slide_text
 from dashboard.state import sidebar
 from dashboard.widgets import static_table
+from cnnviz.basis import AccuracyBasis, split_display_name
 from cnnviz.figures.training import training_curves_chart
 from cnnviz.inspect.architecture import architecture_summary, parameter_count
+
+
+def recorded_basis(split: str, rep: dict) -> AccuracyBasis:
+    """The basis of an accuracy the checkpoint recorded: every image of ``split`` of the full
+    dataset it was trained on, with the test-time augmentation it was scored with."""
+    return AccuracyBasis(int(rep["n"]), split, tta=rep.get("tta", "none"))
 
 
 @st.cache_data(max_entries=8)
@@ -21,7 +28,9 @@ def architecture_table(sha: str, _ckpt) -> pd.DataFrame:
 def present_model(ctx) -> None:
     """Present mode: one line on the model and its training curves (no tables or expanders)."""
     m = ctx.ckpt.meta
-    acc = "".join(f", {split} accuracy {rep['accuracy']:.1%}" for split, rep in list(m.metrics.items())[:2])
+    split = "test" if "test" in m.metrics else next(iter(m.metrics), None)  # one number: the test split's
+    acc = f", {recorded_basis(split, m.metrics[split]).accuracy_text(m.metrics[split]['accuracy'], 1, False)}" \
+        if split is not None else ""
     slide_text(f"{m.arch}: {parameter_count(ctx.ckpt.model) / 1e6:.2f} M parameters, {m.preprocess.size} px input, "
                f"{len(m.classes)} classes{acc}.")
     if m.history:
@@ -45,8 +54,13 @@ if ctx is not None and not present_on():
     if m.metrics:
         mcols = st.columns(max(2, len(m.metrics)))
         for col, (split, rep) in zip(mcols, m.metrics.items()):
-            col.metric(f"{split} accuracy", f"{rep['accuracy']:.2%}",
-                       help=f"macro recall {rep['macro_recall']:.2%}, {rep['n']} images, TTA: {rep.get('tta', 'none')}")
+            col.metric(f"{split_display_name(split).capitalize()} accuracy", f"{rep['accuracy']:.2%}",
+                       help=f"macro recall {rep['macro_recall']:.2%}")
+        st.caption("Scored when training ended: "
+                   + "; ".join(recorded_basis(split, rep).accuracy_text(rep["accuracy"], 2)
+                               for split, rep in m.metrics.items())
+                   + ". The Mistakes page counts one view of each image of the data chosen in the sidebar "
+                     "(with the demo gallery, a sample), so its accuracy can differ.")
     if m.info.get("imported"):
         st.info(f"Imported with `cnnviz import` from {m.info.get('source_file', 'a weights file')}: "
                 "no training history or metrics (`cnnviz evaluate CHECKPOINT --data DIR` measures it).")

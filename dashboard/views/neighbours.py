@@ -15,8 +15,8 @@ from dashboard.state import (Context, eval_split, features, need_data, neighbour
                              url_int)
 from dashboard.widgets import pick_image, static_table
 from dashboard.present import Panel, current_lecture_step, present_on, slide, slide_figure, slide_text
-from cnnviz.evaluate import softmax
-from cnnviz.figures.confusion import readable_class_names
+from cnnviz.basis import split_display_name
+from cnnviz.class_names import class_display_name, class_display_names
 from cnnviz.figures.clicks import enlarge
 from cnnviz.figures.neighbours import draw_query_rows, purity_chart, query_rows_picture
 from cnnviz.figures.pictures import TextCanvas, line_height
@@ -26,7 +26,7 @@ from cnnviz.inspect.features import FeatureSet, extract_features
 from cnnviz.inspect.neighbours import (METRICS, NeighbourIndex, PurityResult, QueryNeighbours, neighbour_purity,
                                       pixel_vectors, query_neighbours)
 from cnnviz.inspect.projection import Projection, project, umap_available
-from cnnviz.predict import Predictions, predict_images
+from cnnviz.single_view import SINGLE_VIEW, single_view_predictions
 
 K_MAX = 16
 PURITY_K = [1, 5, 10, 20, 50]
@@ -71,15 +71,14 @@ def _random_image(n: int) -> None:
 
 
 def _query(ctx: Context, image, caption: str, eval_fs: FeatureSet):
-    """Feature vector and top-5 classes of the chosen image: from the cached features of the
-    evaluation split for a dataset image, computed for an upload."""
+    """Feature vector and top-5 classes (one view) of the chosen image: from the cached features
+    of the evaluation split for a dataset image, computed for an upload."""
     if st.session_state.get("nn_src") == "upload":
         feat = extract_features(ctx.ckpt, image[None])[0]  # both on the checkpoint's runtime
-        preds = predict_images(ctx.ckpt, image[None], [caption])
-        return feat, preds.top_k(5)[0], "with test-time augmentation"
+        return feat, single_view_predictions(ctx.ckpt, image[None], [caption]).top_k(5)[0]
     idx = int(st.query_params["img"])
-    preds = Predictions([caption], list(ctx.ckpt.meta.classes), softmax(eval_fs.logits[idx:idx + 1]), [])
-    return eval_fs.features[idx], preds.top_k(5)[0], "single view, as on the Mistakes page"
+    preds = single_view_predictions(ctx.ckpt, None, [caption], cached=eval_fs, rows=[idx])
+    return eval_fs.features[idx], preds.top_k(5)[0]
 
 
 @st.fragment
@@ -88,7 +87,8 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
     """The chosen image's nearest training images and the split's neighbour purity: what the
     feature distance changes, rerun on its own (the map below stays as it is)."""
     classes = ctx.ckpt.meta.classes
-    short = readable_class_names(classes, max_len=14)  # for captions under small images
+    names = class_display_names(classes)
+    shown = split_display_name(split)
     kmax = min(K_MAX, len(train_ds))
     c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
     metric = c1.selectbox("Feature distance", METRICS, key="nn_metric",
@@ -99,7 +99,7 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
     k = kmax if kmax < 2 else c2.slider(
         "Neighbours shown (k)", 1, kmax, key="nn_k",
         value=url_int("k", 1, kmax, min(6, kmax)))
-    c3.button("Random test image", on_click=_random_image, args=(len(eval_ds),), key="nn_random",
+    c3.button(f"Random {shown} image", on_click=_random_image, args=(len(eval_ds),), key="nn_random",
               icon=":material/casino:")
     st.query_params["metric"] = metric
     st.query_params["k"] = str(k)
@@ -107,35 +107,36 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
     picked = pick_image(ctx, "nn")
     if picked is not None:
         image, caption, label = picked
-        feat, top, how = _query(ctx, image, caption, eval_fs)
+        feat, top = _query(ctx, image, caption, eval_fs)
         fn = neighbour_index(ctx, "features", train_fs.features).query(feat, k, metric)
         pn = neighbour_index(ctx, "pixels", train_ds.images).query(pixel_vectors(image), k, "euclidean")
-        title = caption + (f" (true class: {classes[label]})" if label is not None and label >= 0 else "")
+        title = caption + (f" (true class: {names[label]})" if label is not None and label >= 0 else "")
         query, top_col = st.columns([1, 2])
         big = pictures(image[None], 128)[0]
         query.image(big, caption=title, width=big.shape[1])
         with top_col:
-            static_table(pd.DataFrame([(c.replace("_", " "), f"{p:.1%}") for c, p in top],
+            static_table(pd.DataFrame([(class_display_name(c), f"{p:.1%}") for c, p in top],
                                       columns=["top predictions", "probability"]))
         for what, found, fmt, space in (("nearest in feature space", fn, ".2f", f"{metric} distance"),
                                         ("nearest in pixel space", pn, ".0f", "Euclidean distance")):
             st.markdown(f"**{what}** ({space})")
             near = pictures(train_ds.images[found.indices[0]])
             st.image(near, width=near[0].shape[1],
-                     caption=[f"{short[train_ds.labels[i]]} {d:{fmt}}" for i, d in zip(found.indices[0],
+                     caption=[f"{names[train_ds.labels[i]]} {d:{fmt}}" for i, d in zip(found.indices[0],
                                                                                         found.distances[0])])
-        st.caption(f"Top-5 probabilities {how}. Pixel distances are Euclidean over 0-255 values. Under "
+        st.caption(f"Top-5 probabilities of a {SINGLE_VIEW}, as on the Mistakes and Attributions pages. "
+                   "Pixel distances are Euclidean over 0-255 values. Under "
                    "each neighbour: its class and distance.")
 
     st.subheader("Neighbour purity")
     if eval_ds.labelled:
         options = [v for v in PURITY_K if v <= len(train_ds)]
-        pk = st.select_slider("Neighbours per test image", options, value=10 if 10 in options else options[-1],
+        pk = st.select_slider(f"Neighbours per {shown} image", options, value=10 if 10 in options else options[-1],
                               key="nn_pk")
         compare = st.toggle("Compare with raw pixels", value=True, key="nn_pix",
                             help="The same measure with neighbours found by Euclidean distance between "
                                  "the images' pixels: how much the learned features add.")
-        with st.spinner(f"Finding the {pk} nearest training images of {len(eval_fs):,} test images..."):
+        with st.spinner(f"Finding the {pk} nearest training images of {len(eval_fs):,} {shown} images..."):
             key = (ctx.ckpt.sha256, str(ctx.data), split)
             res = purity(*key, "features", pk, metric, neighbour_index(ctx, "features", train_fs.features),
                          train_fs, eval_fs, eval_ds.images, len(classes))
@@ -144,12 +145,12 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
                 pix = purity(*key, "pixels", pk, "euclidean", neighbour_index(ctx, "pixels", train_ds.images),
                              train_fs, eval_fs, eval_ds.images, len(classes))
         st.altair_chart(purity_chart(res, classes, pixels=pix), width="stretch")
-        st.caption(f"For each {split} image, the share of its {pk} nearest training images ({metric} "
+        st.caption(f"For each {shown} image, the share of its {pk} nearest training images ({metric} "
                    "distance between penultimate features"
                    + ("; grey: Euclidean distance between pixels" if pix is not None else "")
                    + ") with the same class, averaged per class.")
     else:
-        st.info(f"The {split} images carry no labels, so purity cannot be measured.")
+        st.info(f"The {shown} images carry no labels, so purity cannot be measured.")
 
 
 SLIDE_PX = (1216, 569)  # the slide figure's room at 1280x720: text drawn here shows at its size
@@ -171,9 +172,9 @@ def five_queries(ctx: Context, train_ds: ImageDataset, train_fs: FeatureSet, eva
     return rows
 
 
-def present_neighbours(ctx: Context, train_ds: ImageDataset, train_fs: FeatureSet, eval_ds: ImageDataset,
-                       eval_fs: FeatureSet) -> None:
-    """Present mode: the URL's test image and its nearest training images, in the features and
+def present_neighbours(ctx: Context, split: str, train_ds: ImageDataset, train_fs: FeatureSet,
+                       eval_ds: ImageDataset, eval_fs: FeatureSet) -> None:
+    """Present mode: the URL's held-out image and its nearest training images, in the features and
     in raw pixels, one row each (AlexNet's figure 4), as a slide."""
     step = current_lecture_step()
     classes = ctx.ckpt.meta.classes
@@ -199,7 +200,8 @@ def present_neighbours(ctx: Context, train_ds: ImageDataset, train_fs: FeatureSe
                         min_thumb=64)
     same = [int((np.asarray(train_ds.labels)[nb.indices[0]] == label).sum()) for _, nb in found]
     with slide(step.title if step is not None else "Nearest neighbours"):
-        slide_text(f"A test image of {readable_class_names(classes, 40)[label] if label >= 0 else 'unknown class'} "
+        slide_text(f"A {split_display_name(split)} image of "
+                   f"{class_display_name(classes[label]) if label >= 0 else 'unknown class'} "
                    f"(left): {same[0]} of its {k} nearest training images share its class in the features, "
                    f"{same[1]} in raw pixels.")
         slide_figure([Panel(np.asarray(canvas.image), sharp=False)])
@@ -212,7 +214,7 @@ if ctx is not None and present_on() and need_data(ctx):
     split = eval_split(ctx)
     train, evaluation = features(ctx, "train"), features(ctx, split)
     if train is not None and evaluation is not None:
-        present_neighbours(ctx, *train, *evaluation)
+        present_neighbours(ctx, split, *train, *evaluation)
 elif ctx is not None and need_data(ctx):
     split = eval_split(ctx)
     train, evaluation = features(ctx, "train"), features(ctx, split)
@@ -220,25 +222,28 @@ elif ctx is not None and need_data(ctx):
         train_ds, train_fs = train
         eval_ds, eval_fs = evaluation
         classes = ctx.ckpt.meta.classes
-        short = readable_class_names(classes, max_len=14)  # for captions under small images
+        names = class_display_names(classes)
+        shown = split_display_name(split)
         st.caption(f"AlexNet's figure 4: the images of the training split ({len(train_ds):,}) whose "
-                   f"{train_fs.features.shape[1]}-d penultimate features are nearest to the test image's, "
+                   f"{train_fs.features.shape[1]}-d penultimate features are nearest to the {shown} image's, "
                    "beside those nearest in raw pixels. Feature neighbours share the class even when "
                    "pose and colour differ; pixel neighbours mostly share colour and layout.")
         figure_four(ctx, split, train_ds, train_fs, eval_ds, eval_fs)
 
         st.subheader("Five queries at once, as in the paper")
         seed = url_int("q5", 0, 10**6, 0)
-        if st.button("New queries", key="nn_q5_new", help="Five other test images, of five classes, chosen at random"):
+        if st.button("New queries", key="nn_q5_new",
+                     help=f"Five other {shown} images, of five classes, chosen at random"):
             seed = random.randrange(10**6)
         st.query_params["q5"] = str(seed)
         rows = five_queries(ctx, train_ds, train_fs, eval_ds, eval_fs, seed)
         if rows is not None and (rows.query_labels >= 0).any():
-            st.caption(f"Test images #{', #'.join(map(str, rows.queries))} (left), each with its {rows.k} nearest "
+            st.caption(f"{shown.capitalize()} images #{', #'.join(map(str, rows.queries))} (left), "
+                       f"each with its {rows.k} nearest "
                        f"training images in the network's features: {rows.same_count} of {rows.same.size} "
                        "share the query's class. A link with the same q5 shows the same rows.")
 
-        st.subheader(f"Map of the {split} split")
+        st.subheader(f"Map of the {shown} split")
         methods = ["pca", "tsne", "umap"]
         labels = {"pca": "PCA", "tsne": "t-SNE",
                   "umap": "UMAP" if umap_available() else "UMAP-like (spectral embedding)"}
@@ -263,7 +268,7 @@ elif ctx is not None and need_data(ctx):
             for j, i in enumerate(rows[:MAP_SHOWN]):
                 pred = int(eval_fs.logits[i].argmax())
                 cols[j % 8].image(eval_ds.images[i], width=96,
-                                  caption=f"#{i} {short[eval_ds.labels[i]] if eval_ds.labels[i] >= 0 else ''}"
-                                          f" → {short[pred]}")
+                                  caption=f"#{i} {names[eval_ds.labels[i]] if eval_ds.labels[i] >= 0 else ''}"
+                                          f" → {names[pred]}")
         else:
             st.caption("Click a point (shift-click for more), or drag a box around a cluster, to see its images.")
