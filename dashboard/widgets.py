@@ -156,7 +156,7 @@ def pick_layer(ctx: Context, names: list[str], key: str, container=st, help: str
     return layer, prev
 
 
-def unit_link(ctx: Context, layer: str, channel: int, container=st) -> None:
+def unit_link(ctx: Context, layer: str, channel: int, container=st, label: str | None = None) -> None:
     """A link to the Units page on ``layer``'s ``channel``: what it detects and what the model
     needs it for (only for convolutions, the layers that page shows)."""
     if layer not in conv_layers(ctx):
@@ -164,5 +164,5 @@ def unit_link(ctx: Context, layer: str, channel: int, container=st) -> None:
     query = {"model": ctx.name, "layer": layer, "ch": str(int(channel))}
     if "data" in st.query_params:
         query["data"] = st.query_params["data"]
-    container.page_link("views/units.py", label=f"What channel {int(channel)} of {layer} detects",
+    container.page_link("views/units.py", label=label or f"What channel {int(channel)} of {layer} detects",
                         icon=":material/psychology:", query_params=query)

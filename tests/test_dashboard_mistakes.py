@@ -3,6 +3,8 @@ tiny checkpoint and class tree of ``dashboard_fixtures``."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import numpy as np
 
 from cnnviz.checkpoints import checkpoint_data, load_checkpoint
@@ -57,11 +59,22 @@ def test_mistake_card_opens_with_heatmaps_neighbours_and_units(dashboard_env):
     md = " ".join(m.value for m in at.markdown)
     assert f"Mistake card: test #{first}" in md and "Nearest training images" in md
     captions = [c for im in at.image for c in im.captions]
-    assert any(c.startswith("Grad-CAM for") and c.endswith("(predicted)") for c in captions)
-    assert any(c.startswith("Grad-CAM for") and c.endswith("(true)") for c in captions)
+    assert any(c.startswith("Grad-CAM: evidence for") and c.endswith("(predicted)") for c in captions)
+    assert any(c.startswith("Grad-CAM: evidence for") and c.endswith("(true)") for c in captions)
+    assert any(c.startswith("Contrastive: why ") for c in captions)
+    # the verdict: one line per measured fact (its wording is tested on a known answer in test_contrast)
+    verdict = next(m.value for m in at.markdown if m.value.startswith("- ")).split("\n")
+    assert verdict[0].startswith(("- Unsure: ", "- Confident and wrong: ")) or "well ahead of" in verdict[0]
+    assert " nearest training images are " in verdict[1]
+    assert any(" explains the choice best: deleting its pixels first erases the lead of " in v for v in verdict)
+    assert verdict[-1] == "- No evidence of a wrong label (no cleanlab flag, no near-duplicate with another label)." \
+        or verdict[-1].startswith("- The label is worth a second look: ")
     links = [el.proto for el in at.get("page_link")]
     units = [link for link in links if "units" in link.page]
     assert len(units) == 5 and all("ch=" in link.query_string for link in units)
+    assert all(link.label == f"Unit {parse_qs(link.query_string)['ch'][0]}" for link in units)
+    unit_captions = [c.value for c in at.caption if c.value.startswith("unit ")]
+    assert len(unit_captions) == 5 and all(" · push " in c for c in unit_captions)
     at.button(key="m_card_close").click().run()
     assert not at.exception, errors(at)
     assert "card" not in at.query_params

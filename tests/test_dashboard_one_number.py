@@ -46,8 +46,9 @@ def _page(page: str, model: str, gallery: Path, **query: str):
 
 
 def _card_top(at) -> str:
-    """The mistake card's line under its image: "<class> <p> · <class> <p> · <class> <p>"."""
-    (line,) = [c.value for c in at.caption if re.fullmatch(r"(.+ \d+\.\d%)( · .+ \d+\.\d%){2}", c.value)]
+    """The mistake card's caption under its image: "<class> <p> · <class> <p> · <class> <p>"."""
+    under = [c for im in at.image for c in im.captions]  # the caption of the card's image
+    (line,) = [c for c in under if re.fullmatch(r"(.+ \d+\.\d%)( · .+ \d+\.\d%){2}", c)]
     return line
 
 

@@ -192,7 +192,7 @@ class TwoBlobNet(CNN):
         return z * 10
 
 
-def test_mistake_card_marks_near_duplicates_and_likely_label_errors():
+def test_mistake_card_marks_near_duplicates_and_label_doubts_only_on_evidence():
     model = TwoBlobNet()
     img = np.zeros((8, 8, 3), np.uint8)
     img[..., 0] = 200  # red: predicted class 0
@@ -202,21 +202,26 @@ def test_mistake_card_marks_near_duplicates_and_likely_label_errors():
     query = np.array([200 / 255, 100 / 255 * 4 / 64], np.float32)
     logits = model(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)[0].detach().numpy()
     card = mistake_card(model, img, IDENTITY, true=1, logits=logits, query_features=query,
-                        train_index=NeighbourIndex(train_feats), train_labels=train_labels, threshold=1e-3,
+                        train_index=NeighbourIndex(train_feats), train_labels=train_labels, threshold=1e-6,
                         index=5, k=5)
     assert card.pred == 0 and card.true == 1 and card.top[0][0] == 0 and len(card.top) == 2
     assert card.neighbours.tolist()[:4] == sorted(card.neighbours.tolist()[:4], key=lambda r: card.neighbour_distances[
         card.neighbours.tolist().index(r)])
-    assert (card.neighbour_labels == 0).sum() == 4 and card.likely_label_error
+    # four neighbours of the predicted class are why the model erred, no evidence of a wrong label
+    assert (card.neighbour_labels == 0).sum() == 4 and not card.near_duplicate.any() and not card.likely_label_error
     assert card.cam_pred.shape == card.cam_true.shape == (8, 8)
     assert card.channels.tolist()[0] == 0  # the red channel pushed "class 0" most
     assert card.near_duplicate.dtype == bool
     # with a loose threshold every neighbour is a near-duplicate; one of class 0 suffices
     loose = mistake_card(model, img, IDENTITY, true=1, logits=logits, query_features=query,
                          train_index=NeighbourIndex(train_feats), train_labels=train_labels, threshold=2.0,
-                         k=2, agree=4)
+                         k=2)
     assert loose.near_duplicate.all() and loose.likely_label_error
     strict = mistake_card(model, img, IDENTITY, true=1, logits=logits, query_features=query,
                           train_index=NeighbourIndex(train_feats), train_labels=train_labels, threshold=0.0,
-                          k=2, agree=4)
+                          k=2)
     assert not strict.near_duplicate.any() and not strict.likely_label_error
+    flagged = mistake_card(model, img, IDENTITY, true=1, logits=logits, query_features=query,
+                           train_index=NeighbourIndex(train_feats), train_labels=train_labels, threshold=0.0,
+                           k=2, flags=("suspected label error",))
+    assert flagged.likely_label_error and flagged.flags == ("suspected label error",)

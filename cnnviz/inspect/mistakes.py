@@ -38,6 +38,7 @@ from ..inputs import Normalization, to_input
 from ..models.base import CNN
 from ..runtime import device_of
 from .attribution import attribution_maps
+from .contrast import ContrastiveEvidence, contrastive_evidence
 from .features import extract_features
 from .neighbours import NeighbourIndex
 
@@ -295,9 +296,12 @@ class MistakeCard:
     Grad-CAM ``(H, W)`` maps in [0, 1] for the predicted and the true class on ``layer``;
     ``neighbours`` / ``neighbour_labels`` / ``neighbour_distances``: the nearest training images
     (cosine distance of the penultimate features); ``near_duplicate``: which of them lie under
-    ``threshold``; ``likely_label_error``: at least ``agree`` of them carry the predicted class,
-    or a near-duplicate does; ``channels`` / ``contributions``: the channels of ``layer`` that
-    pushed the predicted logit most, strongest first."""
+    ``threshold``; ``likely_label_error``: real evidence only, cleanlab's flag on its label or a
+    near-duplicate training image labelled as the prediction (neighbours that merely share the
+    predicted class are no evidence: they are why the model erred); ``channels`` /
+    ``contributions``: the channels of ``layer`` that pushed the predicted logit most, strongest
+    first; ``true_prob``: the true class's probability; ``contrast``: why the predicted class over
+    the true one (:class:`~cnnviz.inspect.contrast.ContrastiveEvidence`)."""
 
     index: int
     true: int
@@ -315,14 +319,17 @@ class MistakeCard:
     channels: np.ndarray
     contributions: np.ndarray
     flags: tuple[str, ...] = field(default=())
+    true_prob: float = float("nan")
+    contrast: ContrastiveEvidence | None = None
 
 
 def mistake_card(model: CNN, image: np.ndarray, norm: Normalization, true: int, logits: np.ndarray,
                  query_features: np.ndarray, train_index: NeighbourIndex, train_labels: np.ndarray,
-                 threshold: float, layer: str | None = None, index: int = -1, k: int = 5, agree: int = 4,
+                 threshold: float, layer: str | None = None, index: int = -1, k: int = 5,
                  n_channels: int = 5, flags: tuple[str, ...] = ()) -> MistakeCard:
     """Build the card of one image (``(H, W, 3) uint8``) from its ``logits`` ``(K,)`` and penultimate
-    ``query_features`` ``(D,)``; ``train_index`` indexes the training features (cosine)."""
+    ``query_features`` ``(D,)``; ``train_index`` indexes the training features (cosine);
+    ``flags``: cleanlab's findings on the image (:meth:`DataIssues.flags`)."""
     probs = softmax(np.asarray(logits, np.float64)[None])[0]
     pred = int(probs.argmax())
     top = [(int(c), float(probs[c])) for c in np.argsort(-probs, kind="stable")[:3]]
@@ -333,8 +340,10 @@ def mistake_card(model: CNN, image: np.ndarray, norm: Normalization, true: int, 
     rows, dist = nb.indices[0], nb.distances[0]
     labels = np.asarray(train_labels)[rows]
     near = dist < threshold
-    likely = bool((labels == pred).sum() >= agree or (near & (labels == pred)).any()) and pred != int(true)
+    likely = pred != int(true) and ("suspected label error" in flags or bool((near & (labels == pred)).any()))
     contrib = channel_contributions(model, image, norm, pred, layer)
     best = np.argsort(-contrib, kind="stable")[:n_channels]
+    contrast = (contrastive_evidence(model, image, norm, pred, int(true), layer, cams[0], cams[1], logits)
+                if pred != int(true) else None)
     return MistakeCard(index, int(true), pred, top, layer, cams[0], cams[1], rows, labels, dist, near,
-                       float(threshold), likely, best, contrib[best], flags)
+                       float(threshold), likely, best, contrib[best], tuple(flags), float(probs[int(true)]), contrast)

@@ -18,9 +18,13 @@ from cnnviz.figures.clicks import enlarge
 from cnnviz.figures.confusion import class_metrics_chart, confusion_chart, draw_confusion, most_confused
 from cnnviz.figures.pictures import TextCanvas
 from cnnviz.lecture_slides import draw_mistakes
-from cnnviz.inspect.confusion import ConfusionResult, cell_examples, confusion_from_logits, most_confused_pairs
+from cnnviz.inspect.confusion import (ConfusionResult, cell_examples, class_block, confused_block,
+                                     confusion_from_logits, most_confused_pairs, rate_interval)
 from cnnviz.inspect.attribution import default_grad_cam_layer
 from cnnviz.inspect.features import FeatureSet
+from cnnviz.inspect.receptive_field import layer_rf
+from cnnviz.inspect.units import UnitExamples, cached_unit_examples, unit_crop, unit_patch
+from cnnviz.inspect.verdict import card_verdict
 from cnnviz.inspect.mistakes import (
     ORDERS, DataIssues, MistakeCard, NearDuplicateThreshold, cached_data_issues, cached_near_duplicate_threshold,
     is_out_of_sample, mistake_card, rank_mistakes,
@@ -83,8 +87,9 @@ def _close_card() -> None:
 
 def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int, issues: DataIssues | None,
               names: list[str]) -> None:
-    """The mistake card of image ``i``: top-3, Grad-CAM for the predicted and the true class,
-    nearest training images, and the channels that pushed the prediction."""
+    """The mistake card of image ``i``: the verdict (why, in sentences built from what was
+    measured), top-3, Grad-CAM for the predicted and the true class and the contrastive map,
+    the units that pushed the prediction as icons, and the nearest training images."""
     got = features(ctx, "train")
     convs = conv_layers(ctx)
     if got is None or not convs or int(fs.labels[i]) < 0:
@@ -101,27 +106,44 @@ def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int
         head.markdown(f"#### Mistake card: {split} #{i}, {names[card.true]} predicted as {names[card.pred]}")
         close.button("Close", key="m_card_close", on_click=_close_card, icon=":material/close:")
         sample = "out-of-sample" if is_out_of_sample(split) else "in-sample (a training image)"
-        verdicts = [sample] + list(card.flags)
+        marks = [f":blue-badge[{sample}]"] + [f":orange-badge[{f}]" for f in card.flags]
         if card.likely_label_error:
-            verdicts.append("likely label error: its nearest training images carry the predicted class")
-        st.markdown(" · ".join(f":orange-badge[{v}]" if v != sample else f":blue-badge[{v}]" for v in verdicts))
+            marks.append(":orange-badge[label worth a second look]")
+        st.markdown(" ".join(marks), help="Out-of-sample: an image the model never trained on, so its mistake is "
+                                          "honest. The label is worth a second look only on evidence: cleanlab's "
+                                          "flag, or a near-duplicate training image with another label.")
+        st.markdown("\n".join(f"- {line}" for line in card_verdict(card, names)))
         cols = st.columns(4)
-        cols[0].image(enlarge(ds.images[i], 192)[0], caption=fs.ids[i], width=192)
-        cols[0].caption(" · ".join(f"{names[c]} {p:.1%}" for c, p in card.top))
-        cols[1].image(enlarge(overlay(ds.images[i], card.cam_pred), 192)[0], width=192,
-                      caption=f"Grad-CAM for {names[card.pred]} (predicted)")
-        cols[2].image(enlarge(overlay(ds.images[i], card.cam_true), 192)[0], width=192,
-                      caption=f"Grad-CAM for {names[card.true]} (true)")
-        with cols[3]:
-            st.markdown(f"**Channels of {card.layer} that pushed {names[card.pred]} most** (activation x gradient)")
-            order = ctx.ckpt.model.layer_names()
-            conv = [c for c in convs if order.index(c) <= order.index(card.layer)][-1]  # the convolution feeding it
-            for ch, v in zip(card.channels, card.contributions):
-                st.caption(f"channel {int(ch)}: {v:+.3g}")
-                unit_link(ctx, conv, int(ch))
+        side = 176
+        cols[0].image(enlarge(ds.images[i], side)[0], width=side, caption=" · ".join(f"{names[c]} {p:.1%}"
+                                                                                    for c, p in card.top))
+        cols[1].image(enlarge(overlay(ds.images[i], card.cam_pred), side)[0], width=side,
+                      caption=f"Grad-CAM: evidence for {names[card.pred]} (predicted)")
+        cols[2].image(enlarge(overlay(ds.images[i], card.cam_true), side)[0], width=side,
+                      caption=f"Grad-CAM: evidence for {names[card.true]} (true)")
+        if card.contrast is not None:
+            cols[3].image(enlarge(overlay(ds.images[i], card.contrast.heat), side)[0], width=side,
+                          caption=f"Contrastive: why {names[card.pred]} rather than {names[card.true]} "
+                                  "(Grad-CAM of the difference of their scores)")
+        order = ctx.ckpt.model.layer_names()
+        conv = [c for c in convs if order.index(c) <= order.index(card.layer)][-1]  # the convolution feeding it
+        st.markdown(f"**The units of {conv} that pushed {names[card.pred]} most**, each with the training patch "
+                    "it fires on most",
+                    help="A unit is one channel of a layer. Its push: activation x gradient, how much the unit's "
+                         "output raised the predicted class's score on this image.")
+        icons = unit_icons(ctx, train, conv, [int(c) for c in card.channels])
+        ucols = st.columns(len(card.channels))
+        for col, ch, v, icon in zip(ucols, card.channels, card.contributions, icons):
+            if icon is not None:
+                col.image(icon, width=72)
+            col.caption(f"unit {int(ch)} · push {v:+.2g}")
+            unit_link(ctx, conv, int(ch), col, label=f"Unit {int(ch)}")
         st.markdown(f"**Nearest training images** (cosine distance of the penultimate features; near-duplicate "
                     f"below {threshold.threshold:.3g}, the {threshold.percentile:.0f}th percentile of the distance "
-                    f"between {threshold.n} images and lightly changed copies of themselves)")
+                    f"between {threshold.n} images and lightly changed copies of themselves)",
+                    help="Penultimate features: the numbers the layer before the last computes for an image, the "
+                         "model's own summary of it. Cosine distance: 0 when two summaries point the same way, "
+                         "larger the more they differ.")
         ncols = st.columns(len(card.neighbours))
         for col, r, lab, d, near in zip(ncols, card.neighbours, card.neighbour_labels, card.neighbour_distances,
                                         card.near_duplicate):
@@ -131,13 +153,34 @@ def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int
             col.caption(f"{names[int(lab)]}{agree} · {d:.3f}{mark}")
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _unit_examples(sha: str, data: str, layer: str, _ckpt, _train: ImageDataset) -> UnitExamples:
+    return cached_unit_examples(_ckpt, _train, "train", layer)
+
+
+def unit_icons(ctx: Context, train: ImageDataset, layer: str, channels: list[int]) -> list[np.ndarray | None]:
+    """Each channel's icon: the patch of the training image it fires on most, cropped to what it
+    sees (the Units page's top patch); None for a layer without a receptive field to follow."""
+    try:
+        ex = _unit_examples(ctx.ckpt.sha256, str(ctx.data), layer, ctx.ckpt, train)
+        rf = layer_rf(ctx.ckpt.model, layer, ctx.ckpt.meta.input_size)
+    except (ValueError, RuntimeError):
+        return [None] * len(channels)
+    size = ctx.ckpt.meta.input_size
+    icons = []
+    for ch in channels:
+        top = int(ex.top(ch, 1)[0])
+        icons.append(enlarge(unit_patch(train.images[top], unit_crop(rf, *ex.peak_at(top, ch), size)), 72)[0])
+    return icons
+
+
 def _set_cell(true: int, pred: int) -> None:
     st.session_state["m_true"], st.session_state["m_pred"] = true, pred
 
 
 def _on_heatmap_click() -> None:
     cells = st.session_state["m_heat"]["selection"].get("cell") or []
-    if cells and "true" in cells[0] and "pred" in cells[0]:
+    if cells and "true" in cells[0] and "pred" in cells[0] and int(cells[0]["pred"]) >= 0:  # -1: other classes
         _set_cell(int(cells[0]["true"]), int(cells[0]["pred"]))
 
 
@@ -205,6 +248,56 @@ def cell_images(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, issu
                              query_params={**keep, "img": str(i), "target": str(int(top[0][0]))})
                 st.page_link("views/neighbours.py", label="Neighbours", icon=":material/scatter_plot:",
                              help="Its nearest training images", query_params={**keep, "img": str(i)})
+
+
+BLOCK = 20  # classes a readable matrix shows at once
+
+
+def pick_classes(result: ConfusionResult, names: list[str]) -> list[int] | None:
+    """With more than ``BLOCK`` classes, which to show (kept in the URL as ``classes`` and
+    ``cls``): the ones most involved in mistakes, one class and those it is confused with, or
+    all of them as colour only. None: all, with their values (``BLOCK`` classes or fewer)."""
+    k = result.num_classes
+    if k <= BLOCK:
+        return None
+    views = ["confused", "class", "all"]
+    labels = {"confused": f"the {BLOCK} most confused", "class": "one class and its confusions",
+              "all": f"all {k} (colour only)"}
+    view = st.radio("Classes shown", views, horizontal=True, key="m_view", format_func=labels.__getitem__,
+                    index=views.index(url_choice("classes", views, "confused")),
+                    help=f"{k} classes do not fit one readable matrix: pick a block of at most {BLOCK} to see "
+                         "every name and count; the last column holds the rest of each row.")
+    st.query_params["classes"] = view
+    if view == "all":
+        st.caption(f"All {k} classes, colour only: hover a cell for its names and count, or pick a block "
+                   "above to read them.")
+        return list(range(k))
+    if view == "confused":
+        shown = confused_block(result, BLOCK)
+        st.caption(f"The {BLOCK} classes most involved in mistakes (their images taken for others, or others' "
+                   f"for them), of {k}.")
+        return shown
+    cls = st.selectbox("Class", range(k), format_func=names.__getitem__, key="m_block_cls",
+                       index=url_int("cls", 0, k - 1, 0))
+    st.query_params["cls"] = str(cls)
+    shown = class_block(result, cls, BLOCK)
+    st.caption(f"{names[cls]} and the {len(shown) - 1} classes it is confused with, most images first.")
+    return shown
+
+
+def pair_evidence(ctx: Context, result: ConfusionResult, pair, names: list[str], split: str) -> str:
+    """How much the most confused pair rests on: its count of the true class's images, the 95%
+    interval of that rate, and on few images (or the demo gallery) a word that it is thin."""
+    lo, hi = rate_interval(pair.count, int(result.support[pair.true]))
+    text = (f"The most confused pair, {names[pair.true]} taken for {names[pair.pred]}, is {pair.count} of "
+            f"{int(result.support[pair.true])} {names[pair.true]} images ({pair.rate:.0%}; 95% interval "
+            f"{lo:.0%} to {hi:.0%}).")
+    if pair.count < 10:
+        text += f" Thin evidence: {pair.count} image{'s' if pair.count != 1 else ''} could be chance."
+    if ctx.choice is not None and ctx.choice.gallery is not None:
+        text += (f" These are the demo gallery's {int(result.support.sum()):,} {split} images; the full dataset "
+                 "(sidebar) gives every pair more.")
+    return text
 
 
 SLIDE_PX = (1216, 569)  # the slide figure's room at 1280x720: text drawn here shows at its size
@@ -280,28 +373,31 @@ elif ctx is not None and need_data(ctx):
                 _set_cell(*((pairs[0].true, pairs[0].pred) if pairs else (0, 0)))
 
         st.subheader("Confusion matrix")
+        shown = pick_classes(result, names)
         norm = st.radio("Show", ["counts", "row-normalised"], horizontal=True, key="m_norm",
                         index=url_choice("norm", [0, 1], 0),
                         help="Row-normalised: the share of each true class given to each prediction.")
         norm = norm == "row-normalised"
         st.query_params["norm"] = "1" if norm else "0"
-        st.altair_chart(confusion_chart(result, normalised=norm), key="m_heat", width="content",
+        st.altair_chart(confusion_chart(result, normalised=norm, classes=shown), key="m_heat", width="content",
                         on_select=_on_heatmap_click, selection_mode="cell")
 
-        left, right = st.columns(2)
-        left.altair_chart(class_metrics_chart(result), width="stretch")
-        with right:
-            if pairs:
-                # buttons rather than a selectable table: the data grid's browser code cost the
-                # page's first render about a tenth of the floor page (measured on Model)
-                st.pills("Most confused pairs: true → predicted, images (share of the true class)",
-                         range(len(pairs)), key="m_pair", on_change=_on_pair_click, args=(pairs,),
-                         format_func=lambda i: f"{names[pairs[i].true]} → {names[pairs[i].pred]}: "
-                                               f"{pairs[i].count} ({pairs[i].rate:.0%})",
-                         help="A click shows that cell's images below.")
-            else:
-                st.markdown("**Most confused pairs**")
-                st.success("No mistakes at all on this split.")
+        if pairs:
+            # buttons rather than a selectable table: the data grid's browser code cost the
+            # page's first render about a tenth of the floor page (measured on Model)
+            st.pills("Most confused pairs: true → predicted, images (share of the true class)",
+                     range(len(pairs)), key="m_pair", on_change=_on_pair_click, args=(pairs,),
+                     format_func=lambda i: f"{names[pairs[i].true]} → {names[pairs[i].pred]}: "
+                                           f"{pairs[i].count} ({pairs[i].rate:.0%})",
+                     help="A click shows that cell's images below.")
+            st.caption(pair_evidence(ctx, result, pairs[0], names, split))
+        else:
+            st.markdown("**Most confused pairs**")
+            st.success("No mistakes at all on this split.")
+        if shown is not None and len(shown) > BLOCK:  # all classes: the bars of the lowest F1 only
+            shown = sorted(np.lexsort((np.arange(k), np.nan_to_num(result.f1)))[:BLOCK].tolist())
+            st.caption(f"Precision, recall and F1 of the {BLOCK} classes with the lowest F1, of {k}.")
+        st.altair_chart(class_metrics_chart(result, classes=shown), width="stretch")
 
         st.subheader("Images of a cell")
         issues = data_issues(ctx, ds, fs, split)
