@@ -134,7 +134,7 @@ def test_the_deck_opens_offline_and_moves_with_the_keys(server, tmp_path):
     deck = build_lecture_deck(load_checkpoint(tiny.checkpoints / "tiny.json"), tiny.tree, k=3)
     html, _ = deck.write(tmp_path)
     n = len(deck.slides)
-    assert n == 6  # the tiny checkpoint has no snapshots: every step but the kernels over training
+    assert n == 7  # the tiny checkpoint has no snapshots: every step but the kernels over training
     with chromium(playwright_api) as b:
         page = b.new_page(viewport={"width": 1280, "height": 720})
         asked = []
@@ -155,7 +155,7 @@ def test_the_deck_opens_offline_and_moves_with_the_keys(server, tmp_path):
         assert counter.inner_text() == f"3 / {n}" and page.evaluate(shown)[0] == "A receptive field"
         page.keyboard.press("End")
         page.keyboard.press("ArrowRight")  # stays on the last
-        assert counter.inner_text() == f"{n} / {n}" and page.evaluate(shown)[0] == "Mistakes"
+        assert counter.inner_text() == f"{n} / {n}" and page.evaluate(shown)[0] == "One unit of a deeper layer"
         page.keyboard.press("ArrowLeft")
         assert counter.inner_text() == f"{n - 1} / {n}" and urlparse(page.url).fragment == str(n - 1)
         assert page.locator("section.slide.on").count() == 1
