@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from cnnviz.figures.training import training_curves_chart
-from cnnviz.inspect.architecture import architecture_summary, parameter_count
+from cnnviz.inspect.architecture import architecture_summary, layer_type, parameter_count
 from cnnviz.models import get_model
 from cnnviz.models.base import CNN
 
@@ -49,6 +49,24 @@ def test_summary_covers_every_layer_of_a_registered_model():
     assert sum(r.parameters for r in rows) == parameter_count(model)  # every parameter in a listed layer
     first = rows[0]
     assert first.rf_size == model.first_conv.kernel_size[0] and first.jump == model.first_conv.stride[0]
+
+
+class _Conv(nn.Conv2d):
+    """A private subclass, as cnnviz.models.cifar has."""
+
+
+class _Block(nn.Module):
+    """A model's own composite module."""
+
+
+def test_layer_types_are_the_names_readers_know():
+    assert layer_type(_Conv(3, 4, 3)) == "Conv2d"  # not the private class
+    assert layer_type(nn.BatchNorm2d(4)) == "BatchNorm2d" and layer_type(nn.GELU()) == "GELU"
+    assert layer_type(_Block()) == "Block"
+    rows = architecture_summary(get_model("cifar_lecture", 10, 32), 32)
+    types = {r.type for r in rows}
+    assert not any(t.startswith("_") for t in types), types
+    assert {"Conv2d", "BatchNorm2d", "MaxPool2d", "GELU", "Linear"} <= types
 
 
 def test_training_curves_from_history_rows():

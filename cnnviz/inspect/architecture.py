@@ -32,6 +32,18 @@ class LayerSummary:
         }
 
 
+def layer_type(module: nn.Module) -> str:
+    """The name a reader knows a layer by: its class, or for a private subclass of a PyTorch
+    layer (``_Conv(nn.Conv2d)``) the PyTorch layer it extends (``Conv2d``); a model's own
+    composite module keeps its own name, without leading underscores."""
+    for cls in type(module).__mro__:
+        if cls is nn.Module:
+            break
+        if cls.__module__.startswith("torch.") and not cls.__name__.startswith("_"):
+            return cls.__name__
+    return type(module).__name__.lstrip("_") or type(module).__name__
+
+
 def parameter_count(model: nn.Module) -> int:
     """All parameters of ``model``, trainable or not."""
     return sum(p.numel() for p in model.parameters())
@@ -47,7 +59,7 @@ def architecture_summary(model: nn.Module, input_size: int) -> list[LayerSummary
         m = model.get_submodule(name)
         rf = rfs.get(name)
         out.append(LayerSummary(
-            name=name, type=type(m).__name__,
+            name=name, type=layer_type(m),
             out_size=tuple(rf.out_size) if rf is not None else None,
             parameters=sum(p.numel() for p in m.parameters(recurse=False)),
             rf_size=float(rf.size[0]) if rf is not None else None,
