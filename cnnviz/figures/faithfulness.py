@@ -22,11 +22,13 @@ def _title(name: str) -> str:
 
 
 def faithfulness_chart(fractions: np.ndarray, deletion: Mapping[str, np.ndarray],
-                       insertion: Mapping[str, np.ndarray], title: str = "") -> alt.HConcatChart:
+                       insertion: Mapping[str, np.ndarray], title: str = "", panel_width: int = 290
+                       ) -> alt.HConcatChart:
     """Two panels over the fraction of pixels changed: deletion (the target's probability as the
     most important pixels go; lower area = more faithful) and insertion (as they come back on the
     mean-colour image; higher area = more faithful). Each panel's legend carries the areas;
-    baselines are dashed; hover gives the values."""
+    baselines are dashed; hover gives the values. ``panel_width``: each plot's width in px (the
+    default fits both panels and their legends in a page's column at 1280 px)."""
     x = np.asarray(fractions, np.float64)
     names = list(deletion)
     panels = []
@@ -44,12 +46,12 @@ def faithfulness_chart(fractions: np.ndarray, deletion: Mapping[str, np.ndarray]
             x=alt.X("fraction:Q", title="fraction of pixels changed", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("probability:Q", title="probability of the class", scale=alt.Scale(domain=[0, 1.02])),
             color=alt.Color("map:N", sort=labels, title="area",
-                            legend=alt.Legend(orient="bottom", columns=2, labelLimit=260)),
+                            legend=alt.Legend(orient="bottom", columns=1, labelLimit=panel_width)),
             strokeDash=alt.StrokeDash("baseline:N", legend=None, scale=alt.Scale(domain=[False, True],
                                                                                  range=[[1, 0], [6, 4]])),
             tooltip=[alt.Tooltip("map:N"), alt.Tooltip("fraction:Q", format=".2f"),
                      alt.Tooltip("probability:Q", format=".3f")],
-        ).properties(width=360, height=260))
+        ).properties(width=panel_width, height=260))
     chart = alt.hconcat(*panels).resolve_scale(color="independent")
     return chart.properties(title=title) if title else chart
 

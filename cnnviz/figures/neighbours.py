@@ -100,7 +100,9 @@ def purity_chart(result: PurityResult, classes: Sequence[str], pixels: PurityRes
                  height: int = 300) -> alt.LayerChart:
     """Bar per class of mean neighbour purity (fraction of the ``k`` nearest training images that
     share the test image's class), with the overall mean as a dashed rule. With ``pixels`` (the
-    same measure in raw pixel space), grouped bars compare the two spaces (grey: pixels)."""
+    same measure in raw pixel space), grouped bars compare the two spaces (grey: pixels). Class
+    names are written whole and slanted past 8 classes; the chart grows by their height, so
+    ``height`` (px) stays the room of the bars and the rest."""
     names = list(classes)[: len(result.per_class)]
     spaces = [("penultimate features", result)] + ([("raw pixels", pixels)] if pixels is not None else [])
     labels = [f"{label} (overall {res.overall:.1%})" for label, res in spaces]
@@ -108,18 +110,21 @@ def purity_chart(result: PurityResult, classes: Sequence[str], pixels: PurityRes
                           "test images": int(res.support[i])}
                          for lab, (_, res) in zip(labels, spaces) for i, c in enumerate(names)])
     overall = pd.DataFrame({"space": labels, "overall": [res.overall for _, res in spaces]})
-    colour = alt.Color("space:N", title=None, sort=labels, legend=alt.Legend(orient="bottom") if pixels else None,
+    colour = alt.Color("space:N", title=None, sort=labels,
+                       legend=alt.Legend(orient="bottom", labelLimit=0) if pixels else None,
                        scale=alt.Scale(domain=labels, range=["#1f77b4", "#aaaaaa"][: len(labels)]))
     chart = alt.Chart(bars).mark_bar().encode(
-        x=alt.X("class:N", sort=names, title=None, axis=alt.Axis(labelAngle=-45 if len(names) > 8 else 0)),
+        x=alt.X("class:N", sort=names, title=None,  # names whole: no ellipsis
+                axis=alt.Axis(labelAngle=-45 if len(names) > 8 else 0, labelLimit=0, labelOverlap=False)),
         xOffset=alt.XOffset("space:N", sort=labels), y=alt.Y("purity:Q", title="same-class neighbours",
                                                              scale=alt.Scale(domain=[0, 1.05]),
                                                              axis=alt.Axis(format="%")),
         color=colour, tooltip=["space:N", "class:N", alt.Tooltip("purity:Q", format=".1%"), "test images:Q"])
     rules = alt.Chart(overall).mark_rule(strokeDash=[5, 3]).encode(y="overall:Q", color=colour)
     where = result.metric if pixels is None else f"features {result.metric}, pixels {pixels.metric}"
+    slanted = round(0.71 * 7 * max(map(len, names), default=0)) if len(names) > 8 else 0  # ~7 px a letter at 45°
     return alt.layer(chart, rules).properties(
-        title=f"{result.k}-nearest-neighbour purity by class ({where})", height=height)
+        title=f"{result.k}-nearest-neighbour purity by class ({where})", height=height + slanted)
 
 
 # -- AlexNet's figure 4: rows of a query image and its nearest training images ------------------

@@ -55,7 +55,7 @@ def projection_chart(projection: Projection, classes: Sequence[str] | None = Non
         title = f"{_METHOD_NAMES.get(projection.method, projection.method)} of {n:,} points"
     return alt.Chart(df, title=title).mark_circle(size=18, opacity=0.8).encode(
         x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
-        color=alt.Color("class:N", sort=order, title=None, legend=alt.Legend(orient="right")),
+        color=alt.Color("class:N", sort=order, title=None, legend=alt.Legend(orient="right", labelLimit=0)),
         tooltip=["id:N", "class:N"],
     ).add_params(pick, box).properties(height=height)
 

@@ -23,7 +23,7 @@ def training_curves_chart(history: Sequence[Mapping[str, Any]], height: int = 32
     acc = pd.DataFrame(rows, columns=["epoch", "curve", "value"])
     loss = pd.DataFrame({"epoch": [h["epoch"] for h in history], "curve": "train loss",
                          "value": [h.get("train_loss") for h in history]}).dropna()
-    colour = alt.Color("curve:N", title=None, legend=alt.Legend(orient="top"),
+    colour = alt.Color("curve:N", title=None, legend=alt.Legend(orient="top", labelLimit=400),
                        scale=alt.Scale(domain=list(ACCURACY.values()) + ["train loss"],
                                        range=["#1f77b4", "#ff7f0e", "#2ca02c"]))
     tip = [alt.Tooltip("curve:N"), alt.Tooltip("epoch:Q"), alt.Tooltip("value:Q", format=".4f")]
@@ -32,4 +32,6 @@ def training_curves_chart(history: Sequence[Mapping[str, Any]], height: int = 32
         color=colour, tooltip=tip)
     right = alt.Chart(loss).mark_line(strokeDash=[4, 3], point=len(history) < 40).encode(
         x="epoch:Q", y=alt.Y("value:Q", title="loss", axis=alt.Axis(orient="right")), color=colour, tooltip=tip)
-    return alt.layer(left, right).resolve_scale(y="independent").properties(height=height)
+    # room on the right for the loss axis's title, which Vega-Lite's fit to the width leaves out
+    return alt.layer(left, right).resolve_scale(y="independent").properties(
+        height=height, padding={"left": 5, "top": 5, "right": 12, "bottom": 5})

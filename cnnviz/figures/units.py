@@ -36,9 +36,10 @@ def patch_grid(patches: Sequence[np.ndarray], cols: int = 3, cell: int = 96, gap
 
 
 def peak_histogram_chart(counts: np.ndarray, edges: np.ndarray, marks: Sequence[float] = (),
-                         title: str = "", height: int = 240) -> alt.LayerChart:
+                         title: str | Sequence[str] = "", height: int = 240) -> alt.LayerChart:
     """Bars of ``counts`` over ``edges`` (from ``UnitExamples.histogram``); ``marks`` (e.g. the
-    top-9's lowest peak) as dashed red rules. Hover gives each bin's range and count."""
+    top-9's lowest peak) as dashed red rules. Hover gives each bin's range and count. ``title``:
+    a line, or several (a narrow column would cut a long one with an ellipsis)."""
     edges = np.asarray(edges, np.float64)
     bins = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "images": np.asarray(counts, np.int64)})
     bars = alt.Chart(bins).mark_bar(color="#4c72b0").encode(
@@ -47,22 +48,26 @@ def peak_histogram_chart(counts: np.ndarray, edges: np.ndarray, marks: Sequence[
         tooltip=[alt.Tooltip("from:Q", format=".2f"), alt.Tooltip("to:Q", format=".2f"), "images:Q"])
     rules = alt.Chart(pd.DataFrame({"peak": [float(m) for m in marks]})).mark_rule(
         color="#c44e52", strokeDash=[5, 3], size=2).encode(x="peak:Q")
-    return alt.layer(bars, rules).properties(title=title, height=height)
+    return alt.layer(bars, rules).properties(title=title if isinstance(title, str) else list(title), height=height)
 
 
 def knockout_chart(result: KnockoutResult, classes: Sequence[str], height: int = 280) -> alt.Chart:
     """Per-class recall change (percentage points) when the unit is zeroed: one bar per class,
-    red where the class loses, green where it gains; hover gives recall before and after."""
+    red where the class loses, green where it gains; hover gives recall before and after. Class
+    names are written whole (no ellipsis), slanted past 8 classes; the chart grows by their height."""
     change = np.nan_to_num(result.recall_change) * 100
     df = pd.DataFrame({"class": list(classes), "change": change, "before": result.recall_before * 100,
                        "after": result.recall_after * 100, "loses": change < 0})
     chans = ", ".join(map(str, result.channels))
+    slanted = round(0.71 * 7 * max(map(len, classes), default=0)) if len(classes) > 8 else 0  # ~7 px a letter at 45°
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X("class:N", sort=list(classes), title=None),
+        x=alt.X("class:N", sort=list(classes), title=None,
+                axis=alt.Axis(labelLimit=0, labelOverlap=False, labelAngle=-45 if len(classes) > 8 else 0)),
         y=alt.Y("change:Q", title="recall change (points)"),
         color=alt.Color("loses:N", legend=None, scale=alt.Scale(domain=[True, False], range=["#c44e52", "#55a868"])),
         tooltip=["class:N", alt.Tooltip("before:Q", format=".1f", title="recall before (%)"),
                  alt.Tooltip("after:Q", format=".1f", title="recall after (%)"),
                  alt.Tooltip("change:Q", format="+.1f", title="change (points)")],
     ).properties(title=f"Recall change per class with {result.layer} channel {chans} zeroed "
-                       f"(accuracy {result.accuracy_before:.1%} -> {result.accuracy_after:.1%})", height=height)
+                       f"(accuracy {result.accuracy_before:.1%} -> {result.accuracy_after:.1%})",
+                       height=height + slanted)
