@@ -16,6 +16,7 @@ from cnnviz.data import Preprocess
 from cnnviz.figures.filters import lecture_grid
 from cnnviz.inspect.filters import first_layer_filters
 from cnnviz.train import train_checkpoint
+from dashboard.glossary import explain
 
 from dashboard_fixtures import (  # noqa: F401 (fixtures)
     SIZE, _point_dashboard, charts, clickable_images, dashboard_env, dashboard_env_no_data, errors, figures, open_page,
@@ -44,7 +45,11 @@ def test_model_page_without_data(dashboard_env_no_data):
     n_params = sum(p.numel() for p in ckpt.model.parameters())
     assert metrics["Parameters"] == f"{n_params / 1e6:.2f} M"
     assert metrics["Classes"] == "3"
-    assert metrics["Penultimate"] == f"{ckpt.model.embed_dim}-d"
+    assert metrics["Penultimate features"] == f"{ckpt.model.embed_dim}-d"
+    penultimate = next(m for m in at.metric if m.label == "Penultimate features")
+    assert penultimate.proto.help == explain("penultimate features", "d (dimensions)")  # the glossary's words
+    assert [md.value for md in at.markdown if md.value.startswith("Architecture")] == [
+        f"Architecture: **{ckpt.meta.arch}**"]  # a line of its own: as a metric it was cut at 1280 px
 
     table = markdown_table(at, "layer")
     assert [r["layer"] for r in table] == ckpt.model.layer_names()

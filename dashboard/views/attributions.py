@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.state import on_all_cores, Context, eval_split, progress_bar, sidebar, split_data, url_int, url_text
+from dashboard.glossary import explain
 from dashboard.widgets import conv_layers, pick_image, static_table
 from dashboard.present import Panel, held_out_image, present_on, slide_figure, slide_text
 from cnnviz.figures.attribution import COLORMAPS, TITLES, attribution_panels
@@ -104,7 +105,7 @@ def trust_panel(ctx: Context, image: np.ndarray, target: int, methods: tuple[str
                 f"{TITLES[m]} **{v:+.2f}**, {verdict[m]}" for m, v in result.cascade().items()))
     with average:
         c1, c2 = st.columns([1, 3])
-        n = c1.number_input("Held-out images", 2, 500, 16, key="attr_avg_n")
+        n = c1.number_input("Held-out images", 2, 500, 16, key="attr_avg_n", help=explain("held-out"))
         if c2.button("Run both checks on held-out images", key="attr_avg_run", icon=":material/fact_check:"):
             st.session_state["attr_avg_for"] = (sha, str(ctx.data), int(n), methods)
         if st.session_state.get("attr_avg_for") == (sha, str(ctx.data), int(n), methods):
@@ -155,7 +156,8 @@ if ctx is not None and not present_on():
     classes = class_display_names(meta.classes)
     st.caption("Which pixels the score of one class depends on. Saliency and guided backprop are "
                "gradients, integrated gradients adds them up along a path from a blank image, Grad-CAM "
-               "weighs a convolutional layer's channels, occlusion greys out patches and watches the score drop.")
+               "weighs a convolutional layer's channels, occlusion greys out patches and watches the score drop.",
+               help=explain("class score", "gradient"))
     top_left, top_right = st.columns([3, 2])
     with top_left:
         url_img = url_text("img")

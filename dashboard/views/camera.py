@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
+from dashboard.glossary import explain
 from dashboard.present import present_on, slide_text
 from dashboard.state import sidebar
 from dashboard.widgets import pick_layer
@@ -137,12 +138,14 @@ if ctx is not None and not present_on():
     st.caption(f"Your camera through the model, live: each frame is resized as the model was trained "
                f"({meta.preprocess.size} px, {meta.preprocess.mode}) and classified among its "
                f"{len(meta.classes)} classes in one pass (no test-time augmentation), with the feature maps "
-               "of one layer. Frames go to the server that runs the dashboard; nothing is stored.")
+               "of one layer. Frames go to the server that runs the dashboard; nothing is stored.",
+               help=explain("test-time augmentation", "feature map"))
     live = classifier(ctx.ckpt)
     cam_col, panel_col = st.columns([2, 3])
     with cam_col:
         layer, _ = pick_layer(ctx, live.layer_names, "cam_layer",
-                              help="Whose feature maps to show; the default is a middle convolution.")
+                              help="Whose feature maps to show, strongest mean activation first; the default "
+                                   "is a middle convolution.\n\n" + explain("feature map", "mean activation"))
         live.set_layer(layer)
         stream = webrtc_streamer(
             key="camera", mode=WebRtcMode.SENDRECV, rtc_configuration=rtc_configuration(),

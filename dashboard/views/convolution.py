@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.glossary import explain, layer_types_help
 from dashboard.present import (Panel, current_lecture_step, held_out_image, keep_choices, present_on, slide,
                                slide_figure, slide_text)
 from dashboard.state import sidebar, url_int
 from dashboard.widgets import pick_image
 from cnnviz.figures.convolution import conv_products_html, conv_window_pictures, geometry_words, step_equation
+from cnnviz.inspect.architecture import layer_type
 from cnnviz.inspect.convolution import ConvOutput, conv_output
 from cnnviz.models.base import CNN
 
@@ -63,15 +65,16 @@ def _geometry(out: ConvOutput, arch: str) -> str:
             f"{stride}; {pad}. {formula}.")
 
 
-def _after(model: CNN, layer: str) -> list[str]:
-    """The layers that process the convolution's output before the next convolution or pool."""
+def _after(model: CNN, layer: str) -> list[tuple[str, str]]:
+    """``(layer type, name)`` of the layers that process the convolution's output before the next
+    convolution or pool."""
     names = model.layer_names()
     follow = []
     for n in names[names.index(layer) + 1:] if layer in names else []:
-        kind = type(model.get_submodule(n)).__name__.lstrip("_")
+        kind = layer_type(model.get_submodule(n))
         if "Conv" in kind or "Pool" in kind or kind == "Linear":
             break
-        follow.append(f"{kind} (`{n}`)")
+        follow.append((kind, n))
     return follow
 
 
@@ -135,10 +138,11 @@ if ctx is not None and not present_on():
     st.caption("One kernel of the first layer slides over the (normalised) image. At each position it "
                "multiplies the pixels under it by its weights, one product per input channel and tap, and "
                "adds them all up with the bias: that sum is one pixel of the output map. Drag the position "
-               "or press Play to watch the map fill in.")
+               "or press Play to watch the map fill in.", help=explain("kernel", "normalised", "bias"))
     if not model.first_conv_learned:
         st.info(f"`{meta.arch}` does not learn its first convolution: its kernels are fixed before training "
-                "(whitening filters from the training images' statistics). The arithmetic is the same.")
+                "(whitening filters, computed once from the training images to even out their colours and "
+                "contrasts). The arithmetic is the same.")
     top_left, top_right = st.columns([3, 2])
     with top_left:
         picked = pick_image(ctx, "cv")
@@ -149,7 +153,8 @@ if ctx is not None and not present_on():
     if "cv_ch" not in ss or not 0 <= ss["cv_ch"] < n_k:  # first visit, or a model with fewer kernels
         ss["cv_ch"] = url_int("ch", 0, n_k - 1, 0)
     ch = top_right.number_input("Kernel (output channel)", 0, n_k - 1, key="cv_ch",
-                                help=f"One of the layer's {n_k} kernels; the Filters page shows them all.")
+                                help=f"One of the layer's {n_k} kernels; the Filters page shows them all.\n\n"
+                                     + explain("kernel", "channel"))
     st.query_params["ch"] = str(ch)
     step_by = top_right.number_input("Step per frame (positions)", 1, 4096, 1, key="cv_step",
                                      help="How many output positions Play moves per frame; one output row "
@@ -164,11 +169,13 @@ if ctx is not None and not present_on():
             st.error(f"Cannot show this model's first convolution: {e}")
             st.stop()
         n = out.num_positions
-        st.caption(_geometry(out, meta.arch))
+        st.caption(_geometry(out, meta.arch), help=explain("kernel", "stride", "padding"))
         follow = _after(model, out.layer)
         if follow:
             st.caption("Shown here: the raw convolution output. The model then applies "
-                       + ", ".join(follow) + " to it (the Feature maps page shows those layers).")
+                       + ", ".join(f"{kind} (`{n}`)" for kind, n in follow)
+                       + " to it (the Feature maps page shows those layers).",
+                       help=layer_types_help([kind for kind, _ in follow]))
         at = ss.get("cv_at")
         ss["cv_at"] = min(int(at), n - 1) if at is not None else url_int("pos", 0, n - 1, 0)
         playing = bool(ss.get("cv_playing", False))
@@ -191,8 +198,9 @@ if ctx is not None and not present_on():
             elif n > 1:
                 ss["cv_pos"] = int(ss["cv_at"])
                 pos = st.slider("Output position (row-major)", 0, n - 1, key="cv_pos", on_change=_moved,
-                                help=f"Output pixel number: row = position // {out.out_size[1]}, "
-                                     f"column = position % {out.out_size[1]}.")
+                                help=explain("row-major") + f"\n\nOutput pixel number: row = position // "
+                                     f"{out.out_size[1]} (whole part of the division), column = position % "
+                                     f"{out.out_size[1]} (the remainder).")
             else:
                 pos = 0
             st.query_params["pos"] = str(pos)

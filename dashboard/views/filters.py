@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
+from dashboard.glossary import explain
 from dashboard.present import (Panel, current_lecture_step, grid_columns, keep_choices, present_on, slide,
                                slide_figure, slide_text)
 from dashboard.state import progress_bar, sidebar, url_int
@@ -87,7 +88,9 @@ def show_filters(ctx, model, norm: str, order_key: str, state, when) -> None:
     grid = lecture_grid(filters, order, min_width=GRID_PX, gap=GAP)
     kh, kw = filters.kernel_size
     st.markdown(f"**{len(filters)} kernels, {filters.in_channels}x{kh}x{kw}**; normalisation: "
-                f"{filters.normalization}. Click a kernel to enlarge it.")
+                f"{filters.normalization}. Click a kernel to enlarge it.",
+                help=f"{filters.in_channels}x{kh}x{kw}: input channels x height x width of each kernel.\n\n"
+                     + explain("kernel", "min-max scaled"))
     streamlit_image_coordinates(grid, key="f_click", width="content", cursor="pointer", png_compression_level=1,
                                 on_click=partial(_kernel_clicked, shown, grid.shape))
     s1, s2 = st.columns([4, 1], vertical_alignment="center")
@@ -103,8 +106,9 @@ def show_filters(ctx, model, norm: str, order_key: str, state, when) -> None:
     left, right = st.columns([1, 3])
     big = filters.images[idx].repeat(192 // filters.kernel_size[0], 0).repeat(192 // filters.kernel_size[1], 1)
     left.image(big, caption=f"filter {idx}", clamp=True)
-    left.write(f"norm {filters.norms[idx]:.3f}, colourfulness {filters.colorfulness[idx]:.2f}, "
-               f"structure {filters.structure.scores[idx]:.2f}" + kernel_orientation_text(filters, idx))
+    left.markdown(f"norm {filters.norms[idx]:.3f}, colourfulness {filters.colorfulness[idx]:.2f}, "
+                  f"structure {filters.structure.scores[idx]:.2f}" + kernel_orientation_text(filters, idx),
+                  help=explain("norm") + "\n\n" + MEASURES_HELP)
     first = next(n for n, m in model.named_modules() if m is model.first_conv)
     unit_link(ctx, first, int(idx), left)
     right.image(weights_image(channel_images(filters, idx), cell=max(4, 144 // max(kh, kw))), width="content")
@@ -207,22 +211,26 @@ if ctx is not None and not present_on():
     conv = model.first_conv
     st.caption(f"The {conv.out_channels} kernels of the first convolution ({conv.in_channels}x"
                f"{conv.kernel_size[0]}x{conv.kernel_size[1]}, stride {conv.stride[0]}) drawn as colour "
-               "images, as in figure 3 of the AlexNet paper.")
+               "images, as in figure 3 of the AlexNet paper.", help=explain("kernel", "stride"))
     if not model.first_conv_learned:
         st.info(f"`{ctx.ckpt.meta.arch}` does not train its first convolution: its kernels are fixed "
-                "before training (e.g. whitening filters computed from the covariance of the "
-                "training images' patches), so they show the data's statistics rather than learned "
-                "features, and training snapshots show the same kernels at every epoch. Pick a model "
+                "before training (e.g. whitening filters, computed from how the pixels of the "
+                "training images' patches vary together), so they show the data's statistics rather "
+                "than learned features, and training snapshots show the same kernels at every epoch. Pick a model "
                 "that trains its first layer to see learned kernels.")
     c1, c2, c3 = st.columns(3)
     norm = c1.radio("Normalisation", ["per_filter", "global"], horizontal=True, key="f_norm",
-                    format_func=lambda s: {"per_filter": "each filter", "global": "all filters together"}[s])
+                    format_func=lambda s: {"per_filter": "each filter", "global": "all filters together"}[s],
+                    help="How weights become colours. **each filter**: every kernel stretched to full contrast "
+                         "on its own, so its shape shows; **all filters together**: one scale for all, so weak "
+                         "kernels look faint and strong ones bright.")
     order_key = c2.selectbox("Order", ["index", "norm", "color", "structure", "orientation"],
                              key="f_order",
                              format_func=lambda s: {"index": "as learned", "norm": "by norm",
                                                     "color": "colour-specific first",
                                                     "structure": "most structured first",
-                                                    "orientation": "most oriented first"}[s])
+                                                    "orientation": "most oriented first"}[s],
+                             help=explain("norm") + "\n\n" + MEASURES_HELP)
     snaps = snapshots(ctx.ckpt)
     if not snaps:
         c3.caption("No epoch snapshots in this checkpoint (train with --snapshot-epochs to add them).")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard.glossary import explain, layer_types_help
 from dashboard.present import present_on, slide_figure_chart, slide_text
 from dashboard.state import sidebar
 from dashboard.widgets import static_table
 from cnnviz.basis import AccuracyBasis, split_display_name
 from cnnviz.figures.training import training_curves_chart
 from cnnviz.inspect.architecture import architecture_summary, parameter_count
+from cnnviz.models import model_spec
 
 
 def recorded_basis(split: str, rep: dict) -> AccuracyBasis:
@@ -45,17 +47,23 @@ elif not present_on():
 if ctx is not None and not present_on():
     m = ctx.ckpt.meta
     n_params = parameter_count(ctx.ckpt.model)
-    cols = st.columns(5)
-    cols[0].metric("Architecture", m.arch)
-    cols[1].metric("Parameters", f"{n_params / 1e6:.2f} M")
-    cols[2].metric("Input", f"{m.preprocess.size} px", help=f"resize mode: {m.preprocess.mode}")
-    cols[3].metric("Classes", len(m.classes))
-    cols[4].metric("Penultimate", f"{ctx.ckpt.model.embed_dim}-d")
+    try:
+        described = model_spec(m.arch).description
+    except KeyError:  # an architecture this version of cnnviz does not register
+        described = None
+    # the architecture's name on a line of its own: as a metric's large value it was cut at 1280 px
+    st.markdown(f"Architecture: **{m.arch}**", help=described)
+    cols = st.columns(4)
+    cols[0].metric("Parameters", f"{n_params / 1e6:.2f} M", help=explain("parameters"))
+    cols[1].metric("Input", f"{m.preprocess.size} px", help=f"resize mode: {m.preprocess.mode}")
+    cols[2].metric("Classes", len(m.classes))
+    cols[3].metric("Penultimate features", f"{ctx.ckpt.model.embed_dim}-d",
+                   help=explain("penultimate features", "d (dimensions)"))
     if m.metrics:
         mcols = st.columns(max(2, len(m.metrics)))
         for col, (split, rep) in zip(mcols, m.metrics.items()):
             col.metric(f"{split_display_name(split).capitalize()} accuracy", f"{rep['accuracy']:.2%}",
-                       help=f"macro recall {rep['macro_recall']:.2%}")
+                       help=f"macro recall {rep['macro_recall']:.2%}\n\n" + explain("macro recall"))
         st.caption("Scored when training ended: "
                    + "; ".join(recorded_basis(split, rep).accuracy_text(rep["accuracy"], 2)
                                for split, rep in m.metrics.items())
@@ -65,14 +73,16 @@ if ctx is not None and not present_on():
         st.info(f"Imported with `cnnviz import` from {m.info.get('source_file', 'a weights file')}: "
                 "no training history or metrics (`cnnviz evaluate CHECKPOINT --data DIR` measures it).")
     if m.history:
-        st.subheader("Training curves")
+        st.subheader("Training curves", help=explain("augmented", "loss"))
         st.altair_chart(training_curves_chart(m.history), width="stretch", key="m_curves")
         info = m.info
         st.caption(f"Trained {len(m.history)} epochs in {info.get('train_seconds', '?')} s on "
                    f"{info.get('runtime', '?')}; {info.get('train_images', '?')} training images, "
                    f"{info.get('val_images', '?')} held out for validation (seed {m.split.seed if m.split else '-'}).")
-    st.subheader("Layers")
-    static_table(architecture_table(ctx.ckpt.sha256, ctx.ckpt))
+    layers = architecture_table(ctx.ckpt.sha256, ctx.ckpt)
+    st.subheader("Layers", help=layer_types_help(list(layers["type"])) + "\n\n"
+                 + explain("parameters", "receptive field", "jump"))
+    static_table(layers)
     with st.expander("Classes"):
         st.write(", ".join(m.classes))
     with st.expander("Full description (JSON)"):

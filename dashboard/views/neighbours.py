@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard.state import (Context, eval_split, features, need_data, neighbour_index, sidebar, url_choice,
                              url_int)
+from dashboard.glossary import explain
 from dashboard.widgets import pick_image, static_table
 from dashboard.present import Panel, current_lecture_step, present_on, slide, slide_figure, slide_text
 from cnnviz.basis import split_display_name
@@ -90,10 +91,11 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
     names = class_display_names(classes)
     shown = split_display_name(split)
     kmax = min(K_MAX, len(train_ds))
-    c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    c1, c2, c3 = st.columns([2, 2, 1.6], vertical_alignment="bottom")  # room for the button's label at 1280 px
     metric = c1.selectbox("Feature distance", METRICS, key="nn_metric",
                           index=METRICS.index(url_choice("metric", METRICS, METRICS[0])),
-                          help="Pixel neighbours always use Euclidean distance.")
+                          help="Pixel neighbours always use Euclidean distance.\n\n"
+                               + explain("euclidean distance", "cosine distance"))
     if st.session_state.get("nn_k", 1) > kmax:  # another model's larger training set
         del st.session_state["nn_k"]
     k = kmax if kmax < 2 else c2.slider(
@@ -148,7 +150,8 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
         st.caption(f"For each {shown} image, the share of its {pk} nearest training images ({metric} "
                    "distance between penultimate features"
                    + ("; grey: Euclidean distance between pixels" if pix is not None else "")
-                   + ") with the same class, averaged per class.")
+                   + ") with the same class, averaged per class.",
+                   help=explain("neighbour purity", "penultimate features"))
     else:
         st.info(f"The {shown} images carry no labels, so purity cannot be measured.")
 
@@ -227,7 +230,8 @@ elif ctx is not None and need_data(ctx):
         st.caption(f"AlexNet's figure 4: the images of the training split ({len(train_ds):,}) whose "
                    f"{train_fs.features.shape[1]}-d penultimate features are nearest to the {shown} image's, "
                    "beside those nearest in raw pixels. Feature neighbours share the class even when "
-                   "pose and colour differ; pixel neighbours mostly share colour and layout.")
+                   "pose and colour differ; pixel neighbours mostly share colour and layout.",
+                   help=explain("penultimate features", "d (dimensions)"))
         figure_four(ctx, split, train_ds, train_fs, eval_ds, eval_fs)
 
         st.subheader("Five queries at once, as in the paper")
@@ -250,7 +254,8 @@ elif ctx is not None and need_data(ctx):
         method = st.radio("Projection", methods, horizontal=True, key="nn_proj", format_func=labels.get,
                           index=methods.index(url_choice("proj", methods, methods[0])),
                           help="PCA is instant; t-SNE and UMAP first reduce to 50 dimensions with PCA and "
-                               "take from seconds to a few minutes on 10,000 images (computed once).")
+                               "take from seconds to a few minutes on 10,000 images (computed once).\n\n"
+                               + explain("projection"))
         st.query_params["proj"] = method
         with st.spinner(f"Projecting {len(eval_fs):,} points with {labels[method]} (once per model)..."):
             proj = projection(ctx.ckpt.sha256, str(ctx.data), split, method, eval_fs)

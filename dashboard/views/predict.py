@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard.glossary import explain
 from dashboard.present import present_on, slide_text
 from dashboard.state import on_all_cores, eval_split, progress_bar, sidebar, split_data, url_int, url_text, user_path
 from dashboard.widgets import draw_image, upload_images
@@ -110,7 +111,8 @@ if ctx is not None and not present_on():
     st.caption(f"Each image is resized as the model was trained ({m.preprocess.size} px, "
                f"{m.preprocess.mode}) and classified among its {len(m.classes)} classes"
                f"{' with test-time augmentation (' + str(m.tta) + ')' if m.tta and m.tta != 'none' else ''}. "
-               "The CSV has the competition's `id,character` columns.")
+               "The CSV has the competition's `id,character` columns.",
+               help=explain("test-time augmentation") if m.tta and m.tta != "none" else None)
     has_data = ctx.data is not None and ctx.data.exists()
     sources = (["sample"] if has_data else []) + ["upload", "folder", "draw"]
     source = st.radio("Images from", sources, horizontal=True, key="p_src",
@@ -118,7 +120,8 @@ if ctx is not None and not present_on():
                                    "upload": "upload images or a zip",
                                    "folder": "a folder or zip on the server",
                                    "draw": "draw an image"}.get,
-                      index=sources.index("folder") if url_text("folder") else 0)
+                      index=sources.index("folder") if url_text("folder") else 0,
+                      help=explain("held-out") if has_data else None)
     if source == "sample":
         split = eval_split(ctx)
         ds = split_data(ctx, split)

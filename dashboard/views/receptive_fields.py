@@ -8,6 +8,7 @@ from functools import partial
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
+from dashboard.glossary import explain
 from dashboard.present import Panel, current_lecture_step, held_out_image, present_on, slide, slide_figure, slide_text
 from dashboard.state import sidebar, url_int, url_text
 from dashboard.widgets import conv_layers, pick_image, pick_layer, unit_link
@@ -78,9 +79,10 @@ if ctx is not None and not present_on():
     st.caption("The **theoretical** receptive field is every input pixel that can reach a unit through "
                "the kernels and strides below it (the box); the **effective** one is how much each pixel "
                "actually moves the unit for this image, |d unit / d pixel| (the glow): it is brightest at "
-               "the centre and usually much smaller, and pooling and ReLU cut it where they pass no gradient.")
+               "the centre and usually much smaller, and pooling and ReLU cut it where they pass no gradient.",
+               help=explain("receptive field", "effective receptive field", "gradient", "MaxPool2d", "ReLU"))
 
-    st.subheader("One unit")
+    st.subheader("One unit", help=explain("unit"))
     names = list(rfs)
     top_left, top_right = st.columns([3, 2])
     with top_left:
@@ -95,7 +97,7 @@ if ctx is not None and not present_on():
         ch0, uy0, ux0 = int(fm.order[0, 0]), h // 2, w // 2
         if prev_layer == layer:
             ch0, uy0, ux0 = url_int("ch", 0, n_ch - 1, ch0), url_int("uy", 0, h - 1, uy0), url_int("ux", 0, w - 1, ux0)
-        ch = top_right.number_input("Channel", 0, n_ch - 1, ch0, key=f"rf_ch_{layer}")
+        ch = top_right.number_input("Channel", 0, n_ch - 1, ch0, key=f"rf_ch_{layer}", help=explain("channel"))
         with top_right.expander("Unit by row and column"):
             c2, c3 = st.columns(2)
             uy = c2.number_input("Row", 0, h - 1, uy0, key=f"rf_uy_{layer}")
@@ -112,7 +114,8 @@ if ctx is not None and not present_on():
                        f"centred nearest the click. Cyan box: its theoretical field, {rf.size[0]:.0f} px "
                        f"(rows {box[0]}-{box[2] - 1}, columns {box[1]}-{box[3] - 1}, clipped to the image); "
                        "red dot: its centre; glow: its effective field for this image, |d unit / d pixel| "
-                       f"scaled to its maximum (yellow). {caption}.")
+                       f"scaled to its maximum (yellow). {caption}.",
+                       help=explain("receptive field", "effective receptive field"))
         heat, _, lo, hi = heat_image(fm.maps[0, int(ch)], 240, mark=(int(uy), int(ux)))
         with top_right:
             st.image(heat, width="content")
@@ -120,5 +123,5 @@ if ctx is not None and not present_on():
                        f"red square: unit ({uy}, {ux}).")
             unit_link(ctx, layer, int(ch))
 
-    st.subheader("By layer")
+    st.subheader("By layer", help=explain("receptive field", "jump"))
     st.html(rf_growth_html(list(rfs.values()), image_size=size))

@@ -10,6 +10,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 
 from dashboard.state import (on_all_cores, Context, eval_split, features, need_data, progress_bar, sidebar, split_data,
                              url_int, url_text)
+from dashboard.glossary import explain
 from dashboard.widgets import conv_layers, pick_layer
 from dashboard.present import Panel, current_lecture_step, present_on, slide, slide_figure, slide_text
 from cnnviz.checkpoints import Checkpoint
@@ -134,7 +135,8 @@ if ctx is not None and not present_on():
                "most; its **top images** are the training images where it fires "
                "most, cropped to what its strongest unit sees (its receptive field); its **bottom images** "
                "where it fires least. **Knock-out** zeroes the channel and measures each class on held-out "
-               "images: what the model needs the unit for.")
+               "images: what the model needs the unit for.",
+               help=explain("unit", "channel", "receptive field", "held-out"))
     convs = conv_layers(ctx)
     if need_data(ctx) and convs:
         layer, prev_layer = pick_layer(ctx, convs, "u_layer",
@@ -144,15 +146,17 @@ if ctx is not None and not present_on():
             ex = examples(ctx.ckpt.sha256, str(ctx.data), layer, ctx.ckpt, train)
             default_ch = url_int("ch", 0, ex.channels - 1, 0) if prev_layer == layer else 0
             channel = int(st.number_input(f"Channel (of {ex.channels})", 0, ex.channels - 1, default_ch,
-                                          key=f"u_ch_{layer}"))
+                                          key=f"u_ch_{layer}", help=explain("channel")))
             st.query_params["ch"] = str(channel)
             rf = rf_of(ctx.ckpt.sha256, layer, meta.input_size, model)
             top, bottom = ex.top(channel, K), ex.bottom(channel, K)
             c0, c1, c2, c3 = st.columns([0.8, 1, 1, 1.3])
             with c0:
                 st.image(patch_grid([visualised(ctx.ckpt.sha256, layer, channel, ctx.ckpt)], cols=1, cell=256),
-                         caption=f"Channel {channel}'s favourite image: optimised from noise to excite it most "
-                                 "(Fourier, decorrelated colour, random jitter, scale and rotation)", width="stretch")
+                         width="stretch")
+                st.caption(f"Channel {channel}'s favourite image: optimised from noise to excite it most",
+                           help=explain("favourite image") + " (Lucid's recipe: the image is changed through "
+                                "its frequencies and decorrelated colours, with random jitter, scale and rotation.)")
             with c1:
                 show_patches(ctx, train, ex, rf, channel, top, f"Top {K}: where channel {channel} fires most",
                              "u_top", 0)
@@ -162,7 +166,7 @@ if ctx is not None and not present_on():
             with c3:
                 counts, edges = ex.histogram(channel)
                 st.altair_chart(peak_histogram_chart(counts, edges, [ex.peak[top[-1], channel]],
-                                                     title=f"Peaks over {len(train):,} training images"),
+                                                     title=["Peaks over", f"{len(train):,} training images"]),
                                 width="stretch")
                 shown = np.concatenate([top, bottom])
                 pick = st.selectbox("Whole image", range(2 * K), key="u_whole",
@@ -176,7 +180,7 @@ if ctx is not None and not present_on():
                 st.caption(f"{'top' if pick < K else 'bottom'} {pick % K + 1}: {train.ids[i]} "
                            f"({meta.classes[train.labels[i]]}), peak {ex.peak[i, channel]:.2f} at unit ({y}, {x}); "
                            f"red box: its {rf.size[0]:.0f} px field")
-            st.subheader("Knock-out")
+            st.subheader("Knock-out", help=explain("knock-out", "recall", "held-out"))
             split = eval_split(ctx)
             got = features(ctx, split)  # the intact logits, cached with the penultimate features
             held = got[0] if got is not None else None
@@ -186,7 +190,9 @@ if ctx is not None and not present_on():
                 st.caption(f"On {len(held):,} {split} images; the zeroing is a hook on a private copy of the "
                            "model, so other sessions are unaffected.")
                 target = st.selectbox("Which units does this class need?", range(len(meta.classes)),
-                                      format_func=lambda c: meta.classes[c], key="u_target")
+                                      format_func=lambda c: meta.classes[c], key="u_target",
+                                      help="Zero each channel of the layer in turn and list the ten whose loss "
+                                           "hurts this class most.\n\n" + explain("probability drop"))
                 if st.button(f"Rank the {ex.channels} channels of {layer}", key="u_rank"):
                     drop = ranking(ctx.ckpt.sha256, str(ctx.data), split, layer, int(target), ctx.ckpt, held)
                     order = np.argsort(-drop, kind="stable")[:10]
