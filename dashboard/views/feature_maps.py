@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
+from dashboard.glossary import explain
 from dashboard.present import (ROOM, Panel, current_lecture_step, grid_columns, held_out_image, present_on, slide,
                                slide_figure, slide_text)
 from dashboard.state import sidebar, url_int, url_text
@@ -48,7 +49,10 @@ def pixel_chosen(layer: str, fm: FeatureMaps, rf: LayerRF | None, size: int, cli
         st.session_state[f"fm_ch_{layer}"] = strongest_at(fm, rf, size, int(y), int(x))
 
 
-GRID_PX, GAP = 600, 2  # the channel grid's width and its separators, in screen pixels
+# The channel grid is drawn about GRID_PX wide, then scaled to its column's width (a browser
+# only shrinks it on windows up to ~1,900 px wide): drawn at its own width it was cut in half at
+# 1,400 px. GAP: the separators, in the drawing's pixels.
+GRID_PX, GAP = 960, 2
 
 
 def tile_chosen(layer: str, shown: np.ndarray, shape: tuple[int, ...]) -> None:
@@ -95,7 +99,8 @@ if ctx is not None and not present_on():
     names = model.layer_names()
     st.caption("What one layer hands to the next for one image: each channel is a map of where its "
                "pattern occurs. Early layers answer to edges and colours, later ones to larger parts. "
-               "**Click the image** to see what every channel says about that spot.")
+               "**Click the image** to see what every channel says about that spot.",
+               help=explain("feature map", "channel"))
     top_left, top_right = st.columns([3, 2])
     with top_left:
         picked = pick_image(ctx, "fm", allow_draw=True)
@@ -112,7 +117,8 @@ if ctx is not None and not present_on():
         shown = n_ch
         if n_ch > 8:
             shown = top_right.slider("Channels shown", 8, min(n_ch, 256), min(n_ch, 64), key="fm_max",
-                                     help="The strongest channels by mean activation, at most 256.")
+                                     help="The strongest channels by mean activation, at most 256.\n\n"
+                                          + explain("mean activation"))
         left, right = st.columns([3, 2])
         with right:
             truth = f" (true class: {meta.classes[label]})" if label is not None and label >= 0 else ""
@@ -140,10 +146,11 @@ if ctx is not None and not present_on():
                 if rf is not None and rf.jump[0] > 0:
                     big = outline(big, unit_box(rf, *where, size), factor)
                 big = dot(big, *pixel, factor, color=(255, 220, 0))
-            streamlit_image_coordinates(big, key="fm_click", width="content", cursor="crosshair",
+            streamlit_image_coordinates(big, key="fm_click", width="stretch", cursor="crosshair",
                                         png_compression_level=1, on_click=partial(on_pixel, True))
             st.caption(caption + truth + ". **Click a spot** to see every channel there"
-                       + (" (yellow: the pixel; red box: what the map position under it sees)." if pixel else "."))
+                       + (" (yellow: the pixel; red box: what the map position under it sees)." if pixel else "."),
+                       help=explain("map position", "receptive field") if pixel else None)
             ch = st.number_input("Enlarge channel", 0, n_ch - 1, default_ch,
                                  key=f"fm_ch_{layer}", help="Or click a tile of the grid.")
             st.query_params["ch"] = str(ch)
@@ -151,7 +158,8 @@ if ctx is not None and not present_on():
             st.image(heat, width="content")
             st.caption(f"{layer}, channel {ch} (rank {fm.rank(int(ch))} of {n_ch} by mean activation, "
                        f"{fm.score[0, int(ch)]:.3g}): {h} x {w}, dark {lo:.3g}, yellow {hi:.3g}"
-                       + (f"; red square: map position ({where[0]}, {where[1]})." if where is not None else "."))
+                       + (f"; red square: map position ({where[0]}, {where[1]})." if where is not None else "."),
+                       help=explain("mean activation"))
             unit_link(ctx, layer, int(ch))
         with left:
             # a picture, not a Plotly heatmap: the figure took a third of the floor page's time
@@ -159,11 +167,13 @@ if ctx is not None and not present_on():
             order = fm.order[0, :shown]
             grid = maps_image(fm.maps[0, order], tile_px=max(1, GRID_PX // grid_cols(len(order))), gap=GAP)
             st.markdown(f"**{layer}: {len(order)} of {n_ch} channels ({h}x{w})**, strongest mean activation first, "
-                        "each scaled to its own min-max (dark to yellow).")
-            streamlit_image_coordinates(grid, key="fm_grid", width="content", cursor="pointer", png_compression_level=1,
+                        "each scaled to its own min-max (dark to yellow).",
+                        help=explain("mean activation", "min-max scaled"))
+            streamlit_image_coordinates(grid, key="fm_grid", width="stretch", cursor="pointer", png_compression_level=1,
                                         on_click=partial(tile_chosen, layer, order, grid.shape))
-            st.caption(f"Output {' x '.join(map(str, fm.shape[1:]))}. Strongest channels: "
-                       + ", ".join(str(c) for c in fm.order[0, :10]) + ". Click a tile to enlarge its channel.")
+            st.caption(f"Output {' x '.join(map(str, fm.shape[1:]))} (channels x height x width). Strongest "
+                       "channels: " + ", ".join(str(c) for c in fm.order[0, :10]) + ". Click a tile to enlarge "
+                       "its channel.")
             if where is None:
                 st.caption(":material/ads_click: Click the image to see every channel's value at that spot, "
                            "strongest first.")
@@ -178,4 +188,5 @@ if ctx is not None and not present_on():
                              if rf is not None else "The map position at the same place as the pixel")
                             + " (red square on the enlarged channel). ")
                            + f"Red bar: the enlarged channel {ch}. Strongest here: channel "
-                           f"{int(channels_at(fm, *where)[0][0])}; the click makes it the enlarged one.")
+                           f"{int(channels_at(fm, *where)[0][0])}; the click makes it the enlarged one.",
+                           help=explain("map position", "receptive field"))
