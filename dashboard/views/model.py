@@ -80,9 +80,9 @@ if ctx is not None and not present_on():
                    f"{info.get('runtime', '?')}; {info.get('train_images', '?')} training images, "
                    f"{info.get('val_images', '?')} held out for validation (seed {m.split.seed if m.split else '-'}).")
     layers = architecture_table(ctx.ckpt.sha256, ctx.ckpt)
-    st.subheader("Layers", help=layer_types_help(list(layers["type"])) + "\n\n"
-                 + explain("parameters", "receptive field", "jump"))
+    st.subheader("Layers", help=layer_types_help(list(layers["type"])))  # the types; the columns under the table
     static_table(layers)
+    st.caption(explain("parameters", "receptive field", "jump"))
     with st.expander("Classes"):
         st.write(", ".join(m.classes))
     with st.expander("Full description (JSON)"):
