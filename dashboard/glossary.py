@@ -87,6 +87,19 @@ TERMS: dict[str, str] = {
     "neighbour purity": "The share of an image's nearest training images that have its class.",
     "projection": "A way to draw many-dimensional points on a flat map: PCA keeps the widest spread, t-SNE "
                   "and UMAP keep each point's near neighbours near.",
+    "precision": "Of the images the model put in a class, the share that really are of it.",
+    "F1": "One number for precision and recall together (their harmonic mean): high only when both are.",
+    "confidence": "The probability the model gives its own answer.",
+    "margin": "How far the model's answer is ahead of the right class, in probability: small when it hesitated.",
+    "label issue": "The score cleanlab gives of how likely an image's given label is wrong, from the model's "
+                   "probabilities on images it never trained on: lowest first.",
+    "near-duplicate": "Two images so alike that the network's features barely tell them apart: the same "
+                      "frame, a crop or a recoloured copy.",
+    "Grad-CAM": "A heat map of where in the image a layer's features raised one class's score.",
+    "contrastive map": "Grad-CAM of the difference between two classes' scores: where the image favours the "
+                       "model's answer over the right one.",
+    "95% interval": "Where the true rate probably lies, given how few images it was measured on (Wilson's "
+                    "interval): wide when the images are few.",
     "activation x gradient": "A channel's output times how much the class score changes with it: large when "
                              "the channel is on and the score depends on it.",
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
@@ -25,6 +26,7 @@ from cnnviz.inspect.neighbours import NeighbourIndex
 from cnnviz.locate import DataChoice, locate_data
 from cnnviz.roots import PathRefused, check_under_roots, env_data_root, is_loopback
 from cnnviz.runtime import cpu_threads, threads_here
+from dashboard import warm_up
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = Path(os.environ.get("CNNVIZ_CHECKPOINTS", ROOT / "checkpoints"))
@@ -236,6 +238,8 @@ def sidebar() -> Context | None:
         st.query_params["data"] = data
     elif "data" in st.query_params:
         del st.query_params["data"]
+    if where is not None and where.exists():
+        warm_up.start(ckpt, str(where))  # the heavy pages' caches, filled in the background
     return Context(ckpt, where, choice)
 
 
@@ -279,17 +283,29 @@ def need_data(ctx: Context) -> bool:
     return False
 
 
+def time_left(done: int, total: int, elapsed: float) -> str:
+    """``" · about 40 s left"`` (or minutes) from the rate so far; empty until 5% and 2 s are
+    behind, when a guess would be noise."""
+    if total <= 0 or done <= 0 or done >= total or elapsed < 2 or done / total < 0.05:
+        return ""
+    left = elapsed * (total - done) / done
+    return f" · about {left:.0f} s left" if left < 90 else f" · about {left / 60:.0f} min left"
+
+
 class _Progress:
-    """A Streamlit progress bar as a ``(done, total)`` callback for cnnviz."""
+    """A Streamlit progress bar as a ``(done, total)`` callback for cnnviz, with the time left."""
 
     def __init__(self, text: str):
         self.text = text
         self.bar = None
+        self.start = 0.0
 
     def __call__(self, done: int, total: int) -> None:
         if self.bar is None:
             self.bar = st.progress(0.0, text=self.text)
-        self.bar.progress(min(1.0, done / max(total, 1)), text=f"{self.text} {done:,}/{total:,}")
+            self.start = time.perf_counter()
+        left = time_left(done, total, time.perf_counter() - self.start)
+        self.bar.progress(min(1.0, done / max(total, 1)), text=f"{self.text} {done:,}/{total:,}{left}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -343,7 +359,9 @@ def eval_split(ctx: Context) -> str:
 @on_all_cores
 def _features(ckpt_path: str, sha: str, data: str, split: str, _ckpt: Checkpoint,
               _ds: ImageDataset) -> FeatureSet:
-    bar = _Progress(f"Penultimate features of the {split} images (once; cached on disk after)")
+    warm_up.wait_for(_ckpt, data, "features")
+    bar = _Progress(f"Penultimate features of the {split} images (once; cached on disk after; "
+                    "`cnnviz features` fills it ahead, before a class)")
     try:
         return cached_features(_ckpt, _ds, split, progress=bar)
     finally:

@@ -96,6 +96,9 @@ def zip_tree(src: Path, dest_zip: Path, arc_prefix: str) -> Path:
 def _session_cache(tmp_path_factory):
     old = os.environ.get("CNNVIZ_CACHE")
     os.environ["CNNVIZ_CACHE"] = str(tmp_path_factory.mktemp("session-cache"))
+    # no background warm-up (dashboard/warm_up.py) writing into the tests' caches, in AppTests
+    # and the servers browser tests start; tests/test_warm.py turns it on where it tests it
+    os.environ["CNNVIZ_WARM"] = "0"
     yield
     if old is None:
         os.environ.pop("CNNVIZ_CACHE", None)

@@ -9,6 +9,8 @@ import streamlit as st
 from dashboard.state import (
     Context, eval_split, features, need_data, neighbour_index, on_all_cores, sidebar, url_choice, url_int,
 )
+from dashboard import warm_up
+from dashboard.glossary import explain
 from dashboard.widgets import conv_layers, unit_link
 from dashboard.present import Panel, current_lecture_step, present_on, slide, slide_figure, slide_text
 from cnnviz.basis import accuracy_basis, split_display_name
@@ -49,6 +51,8 @@ ORDER_NAMES = {"confidence": "Confidence in the wrong class", "margin": "Margin 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
 def _issues(sha: str, data: str, split: str, _ckpt, _ds: ImageDataset, _fs: FeatureSet) -> DataIssues | str:
+    if split != "train":  # the warm-up looks at the held-out images
+        warm_up.wait_for(_ckpt, data, "label issues")
     try:
         with st.spinner(f"Looking for label errors, near-duplicates and outliers among the "
                         f"{split_display_name(split)} images "
@@ -66,6 +70,7 @@ def data_issues(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str) -> D
 @st.cache_data(show_spinner="Calibrating the near-duplicate distance (once)...", max_entries=8)
 @on_all_cores
 def _threshold(sha: str, data: str, _ckpt, _train: ImageDataset) -> NearDuplicateThreshold:
+    warm_up.wait_for(_ckpt, data, "near-duplicate threshold")
     return cached_near_duplicate_threshold(_ckpt, _train)
 
 
@@ -109,9 +114,9 @@ def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int
         marks = [f":blue-badge[{sample}]"] + [f":orange-badge[{f}]" for f in card.flags]
         if card.likely_label_error:
             marks.append(":orange-badge[label worth a second look]")
-        st.markdown(" ".join(marks), help="Out-of-sample: an image the model never trained on, so its mistake is "
-                                          "honest. The label is worth a second look only on evidence: cleanlab's "
-                                          "flag, or a near-duplicate training image with another label.")
+        st.markdown(" ".join(marks), help=explain("out-of-sample", "near-duplicate") + "\n\nThe label is worth a "
+                                          "second look only on evidence: cleanlab's flag, or a near-duplicate "
+                                          "training image with another label.")
         st.markdown("\n".join(f"- {line}" for line in card_verdict(card, names)))
         cols = st.columns(4)
         side = 176
@@ -125,12 +130,14 @@ def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int
             cols[3].image(enlarge(overlay(ds.images[i], card.contrast.heat), side)[0], width=side,
                           caption=f"Contrastive: why {names[card.pred]} rather than {names[card.true]} "
                                   "(Grad-CAM of the difference of their scores)")
+        st.caption(f"Heat maps on {card.layer}: red where its features raised the class's score most.",
+                   help=explain("Grad-CAM", "contrastive map"))
         order = ctx.ckpt.model.layer_names()
         conv = [c for c in convs if order.index(c) <= order.index(card.layer)][-1]  # the convolution feeding it
         st.markdown(f"**The units of {conv} that pushed {names[card.pred]} most**, each with the training patch "
                     "it fires on most",
-                    help="A unit is one channel of a layer. Its push: activation x gradient, how much the unit's "
-                         "output raised the predicted class's score on this image.")
+                    help=explain("channel", "activation x gradient") + "\n\n**push**: the channel's activation "
+                         "x gradient on this image.")
         icons = unit_icons(ctx, train, conv, [int(c) for c in card.channels])
         ucols = st.columns(len(card.channels))
         for col, ch, v, icon in zip(ucols, card.channels, card.contributions, icons):
@@ -141,9 +148,7 @@ def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int
         st.markdown(f"**Nearest training images** (cosine distance of the penultimate features; near-duplicate "
                     f"below {threshold.threshold:.3g}, the {threshold.percentile:.0f}th percentile of the distance "
                     f"between {threshold.n} images and lightly changed copies of themselves)",
-                    help="Penultimate features: the numbers the layer before the last computes for an image, the "
-                         "model's own summary of it. Cosine distance: 0 when two summaries point the same way, "
-                         "larger the more they differ.")
+                    help=explain("penultimate features", "cosine distance", "near-duplicate"))
         ncols = st.columns(len(card.neighbours))
         for col, r, lab, d, near in zip(ncols, card.neighbours, card.neighbour_labels, card.neighbour_distances,
                                         card.near_duplicate):
@@ -207,8 +212,7 @@ def cell_images(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, issu
     orders = [o for o in ORDERS if o != "label_issue" or issues is not None]
     order = c3.selectbox("Order mistakes by", orders, key="m_order", format_func=ORDER_NAMES.__getitem__,
                          index=orders.index(url_choice("order", orders, "confidence")),
-                         help="Confidence: probability of the wrong class. Margin: wrong minus true "
-                              "class probability. Label issue: cleanlab's label quality, lowest first.")
+                         help=explain("confidence", "margin", "label issue"))
     st.query_params["order"] = order
     keep = {"model": ctx.name, "data": str(ctx.data)}
     if true == pred and true < k:  # a diagonal cell: the correct ones, most confident first
@@ -390,13 +394,14 @@ elif ctx is not None and need_data(ctx):
                      format_func=lambda i: f"{names[pairs[i].true]} → {names[pairs[i].pred]}: "
                                            f"{pairs[i].count} ({pairs[i].rate:.0%})",
                      help="A click shows that cell's images below.")
-            st.caption(pair_evidence(ctx, result, pairs[0], names, split))
+            st.caption(pair_evidence(ctx, result, pairs[0], names, split), help=explain("95% interval"))
         else:
             st.markdown("**Most confused pairs**")
             st.success("No mistakes at all on this split.")
         if shown is not None and len(shown) > BLOCK:  # all classes: the bars of the lowest F1 only
             shown = sorted(np.lexsort((np.arange(k), np.nan_to_num(result.f1)))[:BLOCK].tolist())
             st.caption(f"Precision, recall and F1 of the {BLOCK} classes with the lowest F1, of {k}.")
+        st.caption("How well each class is recognised, the weakest first.", help=explain("precision", "recall", "F1"))
         st.altair_chart(class_metrics_chart(result, classes=shown), width="stretch")
 
         st.subheader("Images of a cell")

@@ -10,6 +10,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 
 from dashboard.state import (on_all_cores, Context, eval_split, features, need_data, progress_bar, sidebar, split_data,
                              url_int, url_text)
+from dashboard import warm_up
 from dashboard.glossary import explain
 from dashboard.widgets import conv_layers, pick_layer
 from dashboard.present import Panel, current_lecture_step, present_on, slide, slide_figure, slide_text
@@ -29,6 +30,7 @@ K = 9
 @on_all_cores
 def examples(sha: str, data: str, layer: str, _ckpt: Checkpoint, _ds: ImageDataset) -> UnitExamples:
     """Every training image's peak in every channel of ``layer`` (one pass; cached on disk)."""
+    warm_up.wait_for(_ckpt, data, "units")
     bar = progress_bar(f"Peaks of every channel of {layer} over {len(_ds):,} training images (once; cached after)")
     try:
         return cached_unit_examples(_ckpt, _ds, "train", layer, progress=bar)
@@ -37,8 +39,11 @@ def examples(sha: str, data: str, layer: str, _ckpt: Checkpoint, _ds: ImageDatas
 
 
 @st.cache_data(show_spinner="Optimising an image for this unit (cached after)...", max_entries=64)
-def visualised(sha: str, layer: str, channel: int, _ckpt: Checkpoint) -> np.ndarray:
-    """The image that excites the channel most (Lucid's recipe, seeded; cached on disk)."""
+def visualised(sha: str, data: str, layer: str, channel: int, _ckpt: Checkpoint) -> np.ndarray:
+    """The image that excites the channel most (Lucid's recipe, seeded; cached on disk; channel 0
+    of the middle convolution made by the warm-up, ``data``'s)."""
+    if channel == 0:
+        warm_up.wait_for(_ckpt, data, "favourite image")
     return cached_visualisation(_ckpt, layer, [channel]).images[0]
 
 
@@ -118,7 +123,7 @@ def present_unit(ctx: Context) -> None:
                        f"most are {classes[int(common.argmax())].replace('_', ' ')}.")
         else:
             slide_text(step.caption if step is not None else f"{layer}, channel {channel}.")
-        favourite = patch_grid([visualised(ctx.ckpt.sha256, layer, channel, ctx.ckpt)], cols=1, cell=256)
+        favourite = patch_grid([visualised(ctx.ckpt.sha256, str(ctx.data), layer, channel, ctx.ckpt)], cols=1, cell=256)
         slide_figure([Panel(favourite, "its favourite image (optimised)", sharp=False),
                       Panel(grid, f"the {K} training images it fires on most, cropped to what it sees "
                                   f"({rf.size[0]:.0f} px)")])
@@ -152,7 +157,7 @@ if ctx is not None and not present_on():
             top, bottom = ex.top(channel, K), ex.bottom(channel, K)
             c0, c1, c2, c3 = st.columns([0.8, 1, 1, 1.3])
             with c0:
-                st.image(patch_grid([visualised(ctx.ckpt.sha256, layer, channel, ctx.ckpt)], cols=1, cell=256),
+                st.image(patch_grid([visualised(ctx.ckpt.sha256, str(ctx.data), layer, channel, ctx.ckpt)], cols=1, cell=256),
                          width="stretch")
                 st.caption(f"Channel {channel}'s favourite image: optimised from noise to excite it most",
                            help=explain("favourite image") + " (Lucid's recipe: the image is changed through "
