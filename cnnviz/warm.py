@@ -1,7 +1,8 @@
 """Filling, ahead of a first visit, the disk caches the dashboard's heavy pages read: the
 images of both splits, their penultimate features and logits (Neighbours, Mistakes, Units'
-knock-out), every training image's peak in a middle convolution and its first channel's
-favourite image (Units), the near-duplicate threshold and cleanlab's findings (Mistakes).
+knock-out), the held-out images' neighbour purity and PCA map (Neighbours), every training
+image's peak in a middle convolution and its first channel's favourite image (Units), the
+near-duplicate threshold and cleanlab's findings (Mistakes).
 
 Each step is the very call a page makes, so the page finds its cache and only reads it. The
 dashboard runs :func:`warm_caches` in a background thread when a model is first opened (any
@@ -20,10 +21,14 @@ from torch import nn
 from .checkpoints import Checkpoint, checkpoint_data, held_out_data
 from .inspect.features import cached_features
 from .inspect.mistakes import cached_data_issues, cached_near_duplicate_threshold
+from .inspect.neighbours import NeighbourIndex
+from .inspect.split_cache import cached_projection, cached_purity
 from .inspect.units import cached_unit_examples
 from .inspect.visualise import cached_visualisation
 
-STEPS = ("images", "features", "units", "favourite image", "near-duplicate threshold", "label issues")
+STEPS = ("images", "features", "purity", "map", "units", "favourite image", "near-duplicate threshold",
+         "label issues")
+WARM_PURITY_K = 10  # the Neighbours page's first purity view: 10 neighbours, Euclidean distance
 
 
 def middle_convolution(model: nn.Module) -> str | None:
@@ -66,9 +71,25 @@ def warm_caches(ckpt: Checkpoint, data: str | Path, done: Callable[[str], None] 
     held, test = held_out_data(ckpt.meta, data, cache_dir)
     train = checkpoint_data(ckpt.meta, data, "train", cache_dir)
     step("images")
-    cached_features(ckpt, train, "train", cache_dir)
+    train_fs = cached_features(ckpt, train, "train", cache_dir)
     held_fs = cached_features(ckpt, test, held, cache_dir)
     step("features")
+    if test.labelled and len(test) and len(train) >= WARM_PURITY_K:
+        index = NeighbourIndex(train_fs.features, metrics=("euclidean",))
+        cached_purity(ckpt, train, test, held, "features", WARM_PURITY_K, "euclidean", index, held_fs.features,
+                      cache_dir)
+        del index
+        pixels = NeighbourIndex.from_images(train.images)
+        cached_purity(ckpt, train, test, held, "pixels", WARM_PURITY_K, "euclidean", pixels, cache_dir=cache_dir)
+        del pixels
+        step("purity")
+    else:
+        skip("purity", f"no labelled held-out images or fewer than {WARM_PURITY_K} training images")
+    if len(test) >= 3:
+        cached_projection(ckpt, test, held, "pca", held_fs.features, cache_dir)
+        step("map")
+    else:
+        skip("map", "fewer than 3 held-out images")
     layer = middle_convolution(ckpt.model)
     if layer is None or not len(train):
         skip("units", "no convolution or no training images")

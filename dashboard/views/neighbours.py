@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard.state import (Context, eval_split, features, need_data, neighbour_index, sidebar, url_choice,
                              url_int)
+from dashboard import warm_up
 from dashboard.glossary import explain
 from dashboard.widgets import pick_image, static_table
 from dashboard.present import Panel, current_lecture_step, present_on, slide, slide_figure, slide_text
@@ -22,11 +23,14 @@ from cnnviz.figures.clicks import enlarge
 from cnnviz.figures.neighbours import draw_query_rows, purity_chart, query_rows_picture
 from cnnviz.figures.pictures import TextCanvas, line_height
 from cnnviz.figures.projection import projection_chart, rows_in_box
+from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import ImageDataset
 from cnnviz.inspect.features import FeatureSet, extract_features
-from cnnviz.inspect.neighbours import (METRICS, NeighbourIndex, PurityResult, QueryNeighbours, neighbour_purity,
+from cnnviz.inspect.neighbours import (METRICS, NeighbourIndex, PurityResult, QueryNeighbours,
                                       pixel_vectors, query_neighbours)
-from cnnviz.inspect.projection import Projection, project, umap_available
+from cnnviz.inspect.projection import Projection, umap_available
+from cnnviz.inspect.split_cache import cached_projection, cached_purity
+from cnnviz.warm import WARM_PURITY_K
 from cnnviz.single_view import SINGLE_VIEW, single_view_predictions
 
 K_MAX = 16
@@ -35,9 +39,13 @@ MAP_SHOWN = 24  # images shown for a selection on the map
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def projection(sha: str, data: str, split: str, method: str, _fs: FeatureSet) -> Projection:
-    """Every point of the split in 2-D; t-SNE on 10,000 points takes a while, so once only."""
-    return project(_fs.features, method, labels=_fs.labels)
+def projection(sha: str, data: str, split: str, method: str, _ckpt: Checkpoint, _ds: ImageDataset,
+               _fs: FeatureSet) -> Projection:
+    """Every point of the split in 2-D; t-SNE on 10,000 points takes a while, so once only (and
+    on disk: the warm-up makes the PCA map)."""
+    if method == "pca":
+        warm_up.wait_for(_ckpt, data, "map")
+    return cached_projection(_ckpt, _ds, split, method, _fs.features)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -54,12 +62,14 @@ def pictures(images: np.ndarray, width: int = 96) -> list[np.ndarray]:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def purity(sha: str, data: str, split: str, space: str, k: int, metric: str, _index: NeighbourIndex,
-           _train: FeatureSet, _test: FeatureSet, _test_images: np.ndarray, num_classes: int) -> PurityResult:
-    """Share of each test image's ``k`` nearest training images that have its class, in
-    ``space``: "features" (penultimate) or "pixels" (``_index`` must be over the same space)."""
-    queries = _test.features if space == "features" else pixel_vectors(_test_images)
-    return neighbour_purity(_index, _train.labels, queries, _test.labels, k, metric, num_classes)
+def purity(sha: str, data: str, split: str, space: str, k: int, metric: str, _ckpt: Checkpoint,
+           _index: NeighbourIndex, _train: ImageDataset, _held: ImageDataset, _held_fs: FeatureSet) -> PurityResult:
+    """Share of each held-out image's ``k`` nearest training images that have its class, in
+    ``space``: "features" (penultimate) or "pixels" (``_index`` must be over the same space);
+    on disk too (the warm-up makes the page's first view's, k = 10 by Euclidean distance)."""
+    if (k, metric) == (WARM_PURITY_K, "euclidean"):
+        warm_up.wait_for(_ckpt, data, "purity")
+    return cached_purity(_ckpt, _train, _held, split, space, k, metric, _index, _held_fs.features)
 
 
 def _random_image(n: int) -> None:
@@ -133,19 +143,20 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
     st.subheader("Neighbour purity")
     if eval_ds.labelled:
         options = [v for v in PURITY_K if v <= len(train_ds)]
-        pk = st.select_slider(f"Neighbours per {shown} image", options, value=10 if 10 in options else options[-1],
+        pk = st.select_slider(f"Neighbours per {shown} image", options,
+                              value=WARM_PURITY_K if WARM_PURITY_K in options else options[-1],
                               key="nn_pk")
         compare = st.toggle("Compare with raw pixels", value=True, key="nn_pix",
                             help="The same measure with neighbours found by Euclidean distance between "
                                  "the images' pixels: how much the learned features add.")
         with st.spinner(f"Finding the {pk} nearest training images of {len(eval_fs):,} {shown} images..."):
             key = (ctx.ckpt.sha256, str(ctx.data), split)
-            res = purity(*key, "features", pk, metric, neighbour_index(ctx, "features", train_fs.features),
-                         train_fs, eval_fs, eval_ds.images, len(classes))
+            res = purity(*key, "features", pk, metric, ctx.ckpt, neighbour_index(ctx, "features", train_fs.features),
+                         train_ds, eval_ds, eval_fs)
             pix = None
             if compare:
-                pix = purity(*key, "pixels", pk, "euclidean", neighbour_index(ctx, "pixels", train_ds.images),
-                             train_fs, eval_fs, eval_ds.images, len(classes))
+                pix = purity(*key, "pixels", pk, "euclidean", ctx.ckpt, neighbour_index(ctx, "pixels", train_ds.images),
+                             train_ds, eval_ds, eval_fs)
         st.altair_chart(purity_chart(res, classes, pixels=pix), width="stretch")
         st.caption(f"For each {shown} image, the share of its {pk} nearest training images ({metric} "
                    "distance between penultimate features"
@@ -258,7 +269,7 @@ elif ctx is not None and need_data(ctx):
                                + explain("projection"))
         st.query_params["proj"] = method
         with st.spinner(f"Projecting {len(eval_fs):,} points with {labels[method]} (once per model)..."):
-            proj = projection(ctx.ckpt.sha256, str(ctx.data), split, method, eval_fs)
+            proj = projection(ctx.ckpt.sha256, str(ctx.data), split, method, ctx.ckpt, eval_ds, eval_fs)
         if method == "umap" and proj.method == "spectral":
             st.caption("umap-learn is not installed: this is the spectral embedding of the same "
                        "15-nearest-neighbour graph that UMAP starts from (`pip install umap-learn` for UMAP).")

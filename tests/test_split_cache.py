@@ -1,0 +1,48 @@
+"""The Neighbours page's disk caches: purity and the 2-D map read back equal to what was
+computed, keyed by the settings, and never recomputed once stored."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnnviz.inspect.split_cache as split_cache
+from cnnviz.checkpoints import checkpoint_data, held_out_data, load_checkpoint
+from cnnviz.inspect.features import cached_features
+from cnnviz.inspect.neighbours import NeighbourIndex, neighbour_purity, pixel_vectors
+from cnnviz.inspect.projection import project
+
+from dashboard_fixtures import dashboard_env, tiny_dashboard  # noqa: F401 (fixtures)
+
+
+def test_purity_and_map_round_trip_and_are_not_recomputed(dashboard_env, monkeypatch):
+    ckpt = load_checkpoint(dashboard_env.checkpoints / "tiny.json")
+    held, test = held_out_data(ckpt.meta, dashboard_env.tree)
+    train = checkpoint_data(ckpt.meta, dashboard_env.tree, "train")
+    tf, hf = cached_features(ckpt, train, "train"), cached_features(ckpt, test, held)
+    index = NeighbourIndex(tf.features)
+    got = split_cache.cached_purity(ckpt, train, test, held, "features", 3, "euclidean", index, hf.features)
+    want = neighbour_purity(index, train.labels, hf.features, test.labels, 3, "euclidean", len(ckpt.meta.classes))
+    np.testing.assert_array_equal(got.per_image, want.per_image)
+    pixels = NeighbourIndex.from_images(train.images)
+    pix = split_cache.cached_purity(ckpt, train, test, held, "pixels", 3, "euclidean", pixels)
+    np.testing.assert_array_equal(pix.per_image, neighbour_purity(pixels, train.labels, pixel_vectors(test.images),
+                                                                  test.labels, 3).per_image)
+    proj = split_cache.cached_projection(ckpt, test, held, "pca", hf.features)
+    np.testing.assert_array_equal(proj.xy, project(hf.features, "pca", labels=test.labels).xy)
+
+    def no(*a, **k):
+        raise AssertionError("recomputed")
+
+    monkeypatch.setattr(split_cache, "neighbour_purity", no)
+    monkeypatch.setattr(split_cache, "project", no)
+    again = split_cache.cached_purity(ckpt, train, test, held, "features", 3, "euclidean", index, hf.features)
+    assert again.overall == got.overall and again.k == 3
+    np.testing.assert_array_equal(again.per_class, got.per_class)
+    back = split_cache.cached_projection(ckpt, test, held, "pca", hf.features)
+    np.testing.assert_array_equal(back.xy, proj.xy)
+    assert back.method == "pca" and back.params == proj.params
+    with pytest.raises(AssertionError, match="recomputed"):  # another k is another entry
+        split_cache.cached_purity(ckpt, train, test, held, "features", 2, "euclidean", index, hf.features)
+    with pytest.raises(ValueError, match="unknown space 'voxels': use features or pixels"):
+        split_cache.cached_purity(ckpt, train, test, held, "voxels", 3, "euclidean", index)
