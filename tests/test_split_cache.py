@@ -46,3 +46,23 @@ def test_purity_and_map_round_trip_and_are_not_recomputed(dashboard_env, monkeyp
         split_cache.cached_purity(ckpt, train, test, held, "features", 2, "euclidean", index, hf.features)
     with pytest.raises(ValueError, match="unknown space 'voxels': use features or pixels"):
         split_cache.cached_purity(ckpt, train, test, held, "voxels", 3, "euclidean", index)
+
+
+def test_purity_of_many_images_is_measured_on_a_seeded_sample(dashboard_env):
+    ckpt = load_checkpoint(dashboard_env.checkpoints / "tiny.json")
+    held, test = held_out_data(ckpt.meta, dashboard_env.tree)
+    train = checkpoint_data(ckpt.meta, dashboard_env.tree, "train")
+    tf, hf = cached_features(ckpt, train, "train"), cached_features(ckpt, test, held)
+    index = NeighbourIndex(tf.features)
+    assert split_cache.purity_rows(len(test), len(test)) is None and split_cache.purity_rows(10, None) is None
+    res = split_cache.cached_purity(ckpt, train, test, held, "features", 3, "euclidean", index, hf.features,
+                                    max_images=4)
+    rows = split_cache.purity_rows(len(test), 4)
+    assert res.rows.tolist() == rows.tolist() == sorted(rows.tolist()) and len(rows) == 4
+    want = neighbour_purity(index, train.labels, hf.features[rows], test.labels[rows], 3, "euclidean",
+                            len(ckpt.meta.classes))
+    np.testing.assert_array_equal(res.per_image, want.per_image)
+    assert res.support.sum() == 4
+    again = split_cache.cached_purity(ckpt, train, test, held, "features", 3, "euclidean", index, hf.features,
+                                      max_images=4)
+    assert again.rows.tolist() == rows.tolist() and again.overall == res.overall

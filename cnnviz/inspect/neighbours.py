@@ -206,6 +206,7 @@ class PurityResult:
     overall: float
     k: int
     metric: Metric
+    rows: np.ndarray | None = None  # the test rows measured, when a sample of them (None: all)
 
 
 def neighbour_purity(

@@ -21,6 +21,7 @@ from .projection import Projection, project
 
 _FORMAT = 1
 SPACES = ("features", "pixels")
+PURITY_IMAGES = 2000  # held-out images purity is measured on at most (a seeded sample of more)
 
 
 def _path(kind: str, meta: dict, ckpt: Checkpoint, cache_dir: str | os.PathLike | None) -> Path:
@@ -29,29 +30,44 @@ def _path(kind: str, meta: dict, ckpt: Checkpoint, cache_dir: str | os.PathLike 
     return root / kind / f"{ckpt.sha256[:16]}-{key}.npz"
 
 
+def purity_rows(n: int, max_images: int | None, seed: int = 0) -> np.ndarray | None:
+    """The held-out rows purity is measured on: None (all of them) up to ``max_images``, else a
+    seeded sample of that many, in order."""
+    if max_images is None or n <= max_images:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, max_images, replace=False))
+
+
 def cached_purity(ckpt: Checkpoint, train: ImageDataset, held: ImageDataset, split: str, space: str, k: int,
                   metric: Metric, index: NeighbourIndex, held_features: np.ndarray | None = None,
-                  cache_dir: str | os.PathLike | None = None) -> PurityResult:
+                  cache_dir: str | os.PathLike | None = None, max_images: int | None = PURITY_IMAGES
+                  ) -> PurityResult:
     """:func:`~cnnviz.inspect.neighbours.neighbour_purity` of ``held``'s images among ``train``'s,
     in ``space``: ``"features"`` (``index`` over the training features, ``held_features`` the
-    held-out ones) or ``"pixels"`` (``index`` over the training images' pixels); from the disk
+    held-out ones) or ``"pixels"`` (``index`` over the training images' pixels); on a seeded
+    sample of ``max_images`` of them when there are more (``rows`` says which: a per-class mean
+    of 200 images is within a few points, and the search costs in proportion); from the disk
     cache when there."""
     if space not in SPACES:
         raise ValueError(f"unknown space {space!r}: use features or pixels")
     meta = {"format": _FORMAT, "checkpoint": ckpt.sha256, "train": train.fingerprint, "held": held.fingerprint,
-            "split": split, "space": space, "k": int(k), "metric": metric, "n": [len(train), len(held)]}
+            "split": split, "space": space, "k": int(k), "metric": metric, "n": [len(train), len(held)],
+            "max_images": max_images}
     path = _path("purity", meta, ckpt, cache_dir)
+    rows = purity_rows(len(held), max_images)
     stored = load_arrays(path, meta)
     if stored is not None:
         return PurityResult(stored["per_image"], stored["per_class"], stored["support"], float(stored["overall"]),
-                            int(k), metric)
+                            int(k), metric, rows)
     if space == "features" and held_features is None:
         raise ValueError("the features space needs the held-out images' features")
-    queries = held_features if space == "features" else pixel_vectors(held.images)
-    res = neighbour_purity(index, train.labels, queries, held.labels, k, metric, len(ckpt.meta.classes))
+    take = slice(None) if rows is None else rows
+    queries = np.asarray(held_features)[take] if space == "features" else pixel_vectors(held.images[take])
+    res = neighbour_purity(index, train.labels, queries, np.asarray(held.labels)[take], k, metric,
+                           len(ckpt.meta.classes))
     save_arrays(path, meta, per_image=res.per_image, per_class=res.per_class, support=res.support,
                 overall=np.asarray(res.overall))
-    return res
+    return PurityResult(res.per_image, res.per_class, res.support, res.overall, res.k, res.metric, rows)
 
 
 def cached_projection(ckpt: Checkpoint, held: ImageDataset, split: str, method: str, features: np.ndarray,

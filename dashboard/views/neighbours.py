@@ -158,10 +158,13 @@ def figure_four(ctx: Context, split: str, train_ds: ImageDataset, train_fs: Feat
                 pix = purity(*key, "pixels", pk, "euclidean", ctx.ckpt, neighbour_index(ctx, "pixels", train_ds.images),
                              train_ds, eval_ds, eval_fs)
         st.altair_chart(purity_chart(res, classes, pixels=pix), width="stretch")
+        sample = ("" if res.rows is None else f" Measured on a seeded sample of {len(res.rows):,} of the "
+                  f"{len(eval_ds):,} {shown} images: the search costs in proportion, and 200 images a class give "
+                  "each bar within a few points.")
         st.caption(f"For each {shown} image, the share of its {pk} nearest training images ({metric} "
                    "distance between penultimate features"
                    + ("; grey: Euclidean distance between pixels" if pix is not None else "")
-                   + ") with the same class, averaged per class.",
+                   + ") with the same class, averaged per class." + sample,
                    help=explain("neighbour purity", "penultimate features"))
     else:
         st.info(f"The {shown} images carry no labels, so purity cannot be measured.")
