@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..class_names import class_display_name  # noqa: F401 (also imported from here)
+from ..class_names import class_display_name, class_display_names  # noqa: F401 (class_display_name also imported from here)
 from ..inspect.neighbours import PurityResult, QueryNeighbours
 from .pictures import TextCanvas, fitted_thumbnail, line_height, text_width, wrap_text
 
@@ -103,7 +103,7 @@ def purity_chart(result: PurityResult, classes: Sequence[str], pixels: PurityRes
     same measure in raw pixel space), grouped bars compare the two spaces (grey: pixels). Class
     names are written whole and slanted past 8 classes; the chart grows by their height, so
     ``height`` (px) stays the room of the bars and the rest."""
-    names = list(classes)[: len(result.per_class)]
+    names = class_display_names(list(classes)[: len(result.per_class)])
     spaces = [("penultimate features", result)] + ([("raw pixels", pixels)] if pixels is not None else [])
     labels = [f"{label} (overall {res.overall:.1%})" for label, res in spaces]
     bars = pd.DataFrame([{"class": c, "space": lab, "purity": float(np.nan_to_num(res.per_class[i], nan=0.0)),
@@ -313,7 +313,7 @@ def query_rows_picture(result: QueryNeighbours, query_images: np.ndarray, train_
     top = 16
     if title is None:
         share = f", {result.same_count} of {result.same.size} of the same class" if (result.query_labels >= 0).any() else ""
-        title = (f"{len(result)} test images (left) and their {result.k} nearest training images in the "
+        title = (f"{len(result)} held-out images (left) and their {result.k} nearest training images in the "
                  f"network's features{share}")
     top = canvas.paragraph(24, top, title, 24, width - 48, bold=True) + 12
     draw_query_rows(canvas, (24, top, width - 24, height - 12), result, query_images, train_images, classes,

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ..class_names import class_display_name
 from ..inspect.projection import Projection
 
 
@@ -74,4 +75,4 @@ def rows_in_box(projection: Projection, box: dict) -> list[int]:
 def _class_name(classes: Sequence[str] | None, c: int) -> str:
     if c < 0:
         return "unlabelled"
-    return str(classes[c]) if classes is not None and c < len(classes) else str(c)
+    return class_display_name(classes[c]) if classes is not None and c < len(classes) else str(c)
