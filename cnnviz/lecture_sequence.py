@@ -42,8 +42,9 @@ LECTURE_SEQUENCE: tuple[LectureStep, ...] = (
     LectureStep("convolution", "The convolution, step by step", "views/convolution.py",
                 {"img": "0", "ch": "0", "pos": "0"},
                 "One kernel slides over the image; each output pixel is a sum of products."),
-    LectureStep("neighbours", "Nearest neighbours", "views/neighbours.py", {"img": "0"},
-                "The training images nearest to a test image: in the network's features, and in pixels."),
+    LectureStep("neighbours", "Nearest neighbours", "views/neighbours.py", {"q5": "0"},
+                "Five held-out images and the training images nearest to them in the network's features, "
+                "as in AlexNet's figure 4."),
     LectureStep("mistakes", "Mistakes", "views/mistakes.py", {},
                 "Which classes the network confuses, and its most confident mistakes."),
     LectureStep("unit", "One unit of a deeper layer", "views/units.py", {},

@@ -266,11 +266,12 @@ def _offer_download(dataset: str, key: str) -> None:
     st.rerun()
 
 
-def need_data(ctx: Context) -> bool:
+def need_data(ctx: Context, quiet: bool = False) -> bool:
     """True when a dataset is set and exists (with one line on the page when it is the demo
-    gallery); otherwise say how to get one and return False."""
+    gallery, unless ``quiet``: a slide has room for its own line only); otherwise say how to get
+    one and return False."""
     if ctx.data is not None and ctx.data.exists():
-        if ctx.choice is not None and ctx.choice.gallery is not None:
+        if ctx.choice is not None and ctx.choice.gallery is not None and not quiet:
             full = ("download the full dataset in the sidebar or set CNNVIZ_DATA" if not serving_shared()
                     else "the server's owner can add the full dataset")
             st.caption(f"Showing the {ctx.choice.describe()}; {full}.")

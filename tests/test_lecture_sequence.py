@@ -27,7 +27,7 @@ def test_the_steps_in_order():
     ]
     assert [dict(s.params) for s in LECTURE_SEQUENCE] == [
         {"epoch": "final"}, {"epoch": "first"}, {"img": "0"}, {"img": "0"}, {"img": "0", "ch": "0", "pos": "0"},
-        {"img": "0"}, {}, {}]
+        {"q5": "0"}, {}, {}]
     assert step_label(2) == "step 3 of 8: Feature maps"
     assert all(s.title and s.caption.endswith(".") for s in LECTURE_SEQUENCE)
 

@@ -64,6 +64,7 @@ def confusion_heatmap(result: ConfusionResult, normalised: bool = False, show_va
 
 
 CHART_PX = 13  # class names, cell values and titles of the page's charts: never under 12 px
+TITLE_LIMIT = 2000  # px: a title is never cut to a narrow chart's width (Vega's default), e.g. 3 classes
 
 
 def _shown(result: ConfusionResult, classes: Sequence[int] | None) -> list[int]:
@@ -143,8 +144,8 @@ def confusion_chart(result: ConfusionResult, normalised: bool = False, show_valu
     head = title if title is not None else (
         f"confusion (row-normalised), accuracy {result.accuracy:.1%}" if normalised
         else f"confusion (counts), accuracy {result.accuracy:.1%}")
-    return alt.layer(*layers).properties(title=alt.TitleParams(head, fontSize=CHART_PX + 1), width=alt.Step(step),
-                                         height=alt.Step(step))
+    return alt.layer(*layers).properties(title=alt.TitleParams(head, fontSize=CHART_PX + 1, limit=TITLE_LIMIT),
+                                         width=alt.Step(step), height=alt.Step(step))
 
 
 def class_metrics_chart(result: ConfusionResult, title: str = "precision, recall and F1 by class, lowest F1 first",
@@ -162,7 +163,7 @@ def class_metrics_chart(result: ConfusionResult, title: str = "precision, recall
                        for label, values in zip(metrics, (result.precision, result.recall, result.f1))
                        for i in order])
     axis = dict(labelFontSize=CHART_PX, titleFontSize=CHART_PX)
-    return alt.Chart(df, title=alt.TitleParams(title, fontSize=CHART_PX + 1)).mark_bar().encode(
+    return alt.Chart(df, title=alt.TitleParams(title, fontSize=CHART_PX + 1, limit=TITLE_LIMIT)).mark_bar().encode(
         y=alt.Y("class:N", sort=[names[i] for i in order], title=None,
                 axis=alt.Axis(labelLimit=0, labelOverlap=False, **axis)),
         yOffset=alt.YOffset("metric:N", sort=list(metrics)),

@@ -327,17 +327,19 @@ def present_mistakes(ctx: Context) -> None:
         probs = single_view_predictions(ctx.ckpt, None, fs.ids, cached=fs).probs
         draw_mistakes(canvas, (drawn + 40, 0, w, h), ds.images, ds.labels, probs, classes)
         worst = most_confused(result)
-        pair = "" if worst is None else f"; most confused: {names[worst[0]]} taken for {names[worst[1]]} ({worst[2]})"
-        basis = accuracy_basis(len(ds), split, ctx.choice.gallery if ctx.choice is not None else None)
-        slide_text(f"{basis.accuracy_sentence(result.accuracy, detail=False)}{pair}. "
-                   "Rows: the true class, columns: the prediction.")
+        pair = "" if worst is None else f"; most confused: {names[worst[0]]} → {names[worst[1]]} ({worst[2]})"
+        gallery = ctx.choice is not None and ctx.choice.gallery is not None
+        where = "demo gallery, one view each" if gallery else "one view each"
+        # one line on a slide: the basis in short (the page's caption has it in full; the matrix
+        # itself says rows are true, columns predicted)
+        slide_text(f"Accuracy {result.accuracy:.1%} on {len(ds):,} {split_display_name(split)} images ({where}){pair}.")
         slide_figure([Panel(np.asarray(canvas.image), sharp=False)])
 
 
 ctx = sidebar()
 if not present_on():
     st.title("Mistakes")
-if ctx is not None and present_on() and need_data(ctx):
+if ctx is not None and present_on() and need_data(ctx, quiet=True):
     present_mistakes(ctx)
 elif ctx is not None and need_data(ctx):
     held_out = eval_split(ctx)

@@ -21,7 +21,7 @@ from cnnviz.basis import split_display_name
 from cnnviz.class_names import class_display_name, class_display_names
 from cnnviz.figures.clicks import enlarge
 from cnnviz.figures.neighbours import draw_query_rows, purity_chart, query_rows_picture
-from cnnviz.figures.pictures import TextCanvas, line_height
+from cnnviz.figures.pictures import TextCanvas
 from cnnviz.figures.projection import projection_chart, rows_in_box
 from cnnviz.checkpoints import Checkpoint
 from cnnviz.data import ImageDataset
@@ -191,43 +191,37 @@ def five_queries(ctx: Context, train_ds: ImageDataset, train_fs: FeatureSet, eva
 
 def present_neighbours(ctx: Context, split: str, train_ds: ImageDataset, train_fs: FeatureSet,
                        eval_ds: ImageDataset, eval_fs: FeatureSet) -> None:
-    """Present mode: the URL's held-out image and its nearest training images, in the features and
-    in raw pixels, one row each (AlexNet's figure 4), as a slide."""
+    """Present mode: AlexNet's figure 4 as printed, as a slide: five held-out images of five
+    classes (seeded by the URL's ``q5``; the deck's rows for 0), each with its six nearest
+    training images in the penultimate features; the text adds how many raw-pixel neighbours
+    would share the class (the numbers of the deck's caption, in one line)."""
     step = current_lecture_step()
     classes = ctx.ckpt.meta.classes
-    kmax = min(K_MAX, len(train_ds))
-    metric = url_choice("metric", METRICS, METRICS[0])
-    k = url_int("k", 1, kmax, min(6, kmax))
-    i = url_int("img", 0, len(eval_ds) - 1, 0)
-    st.query_params.update(img=str(i), metric=metric, k=str(k))
-    label = int(eval_ds.labels[i]) if eval_ds.labelled else -1
-    found = [(f"nearest in the network's features ({metric} distance)",
-              neighbour_index(ctx, "features", train_fs.features).query(eval_fs.features[i], k, metric)),
-             ("nearest in raw pixels (Euclidean distance)",
-              neighbour_index(ctx, "pixels", train_ds.images).query(pixel_vectors(eval_ds.images[i]), k, "euclidean"))]
-    canvas = TextCanvas(*SLIDE_PX)
-    w, h = SLIDE_PX
-    head = line_height(22, True) + 4
-    for r, (what, nb) in enumerate(found):
-        top = r * h // 2
-        canvas.text(0, top, what, 22, bold=True)
-        rows = QueryNeighbours(np.array([i]), nb.indices[:1], nb.distances[:1], np.array([label]),
-                               np.asarray(train_ds.labels)[nb.indices[:1]], metric)
-        draw_query_rows(canvas, (0, top + head, w, top + h // 2 - 8), rows, eval_ds.images, train_ds.images, classes,
-                        min_thumb=64)
-    same = [int((np.asarray(train_ds.labels)[nb.indices[0]] == label).sum()) for _, nb in found]
+    seed = url_int("q5", 0, 10**6, 0)
+    st.query_params["q5"] = str(seed)
+    k = min(6, len(train_ds))
     with slide(step.title if step is not None else "Nearest neighbours"):
-        slide_text(f"A {split_display_name(split)} image of "
-                   f"{class_display_name(classes[label]) if label >= 0 else 'unknown class'} "
-                   f"(left): {same[0]} of its {k} nearest training images share its class in the features, "
-                   f"{same[1]} in raw pixels.")
+        if k < 1 or not len(eval_ds):
+            slide_text("No images to search: this slide needs the dataset (or the checkpoint's demo gallery).")
+            return
+        rows = query_neighbours(neighbour_index(ctx, "features", train_fs.features), eval_fs.features,
+                                np.asarray(train_ds.labels), np.asarray(eval_ds.labels), count=5, k=k, seed=seed)
+        pix = neighbour_index(ctx, "pixels", train_ds.images).query(pixel_vectors(eval_ds.images[rows.queries]), k)
+        pixel_same = int((np.asarray(train_ds.labels)[pix.indices] == rows.query_labels[:, None]).sum())
+        labelled = bool((rows.query_labels >= 0).any())
+        slide_text(f"{rows.same_count} of the {rows.same.size} nearest training images share their query's class "
+                   f"in the network's features; in raw pixels, {pixel_same} would." if labelled else
+                   f"{len(rows)} {split_display_name(split)} images (left) and their {rows.k} nearest training "
+                   "images in the network's features.")
+        canvas = TextCanvas(*SLIDE_PX)
+        draw_query_rows(canvas, (0, 0, *SLIDE_PX), rows, eval_ds.images, train_ds.images, classes, min_thumb=64)
         slide_figure([Panel(np.asarray(canvas.image), sharp=False)])
 
 
 ctx = sidebar()
 if not present_on():
     st.title("Nearest neighbours")
-if ctx is not None and present_on() and need_data(ctx):
+if ctx is not None and present_on() and need_data(ctx, quiet=True):
     split = eval_split(ctx)
     train, evaluation = features(ctx, "train"), features(ctx, split)
     if train is not None and evaluation is not None:
