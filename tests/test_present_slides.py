@@ -146,3 +146,36 @@ def test_pages_outside_the_lecture_fit_at_1366x768(server, tmp_path):
                 " Math.max(...r.map((x) => x.right))]; }")
             assert box[0] >= 0 and box[1] <= h + 0.5 and box[2] <= w + 0.5, (path, box)
             assert m["scroll"] <= h + 1 and m["slide"] == [0, 0, w, h] and m["corner"], (path, m)
+
+
+TEXT_AND_FIGURE = """() => {
+  const t = document.querySelector('.cv-text'); const f = document.querySelector('.st-key-slide_fig');
+  return [t ? t.getBoundingClientRect().bottom : null, f ? f.getBoundingClientRect().top : null];
+}"""
+
+
+@pytest.fixture(scope="module")
+def gallery_server(tmp_path_factory):
+    """The shipped checkpoints on their demo galleries (no dataset folder), as a lecturer's laptop."""
+    env = dict(os.environ, CNNVIZ_CHECKPOINTS=str(ROOT / "checkpoints"),
+               CNNVIZ_DATA=str(tmp_path_factory.mktemp("no_data")), PYTHONUNBUFFERED="1")
+    log = tmp_path_factory.mktemp("gallery_server") / "streamlit.log"
+    with dashboard_server(ROOT / "dashboard" / "app.py", env, ROOT, log) as url:
+        yield url
+
+
+@pytest.mark.parametrize("step", [6, 7])
+def test_slides_on_a_demo_gallery_keep_their_line_above_the_figure(gallery_server, step, tmp_path):
+    """Neighbours and Mistakes on simpsons_lecture's gallery: their one line whole and above the
+    figure (the gallery's own line, which pages show, once pushed it under the figure)."""
+    s = LECTURE_SEQUENCE[step - 1]
+    with chromium(playwright_api) as b:
+        page = b.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(f"{gallery_server}/{s.page.split('/')[-1][:-3]}?present=1&model=simpsons_lecture&step={step}",
+                  timeout=IDLE_MS)
+        wait_step(page, step)
+        check_slide(page, step, (1280, 720), tmp_path)
+        text_bottom, figure_top = page.evaluate(TEXT_AND_FIGURE)
+        assert text_bottom is not None and figure_top is not None and text_bottom <= figure_top + 1, (
+            s.name, text_bottom, figure_top)
+        assert "demo gallery:" not in page.locator(".st-key-slide").inner_text().split("\n")[1]
