@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 from torch import nn
 
+from .basis import accuracy_basis
 from .checkpoints import Checkpoint, CheckpointError, checkpoint_data, held_out_data, load_snapshots
 from .data import IMAGE_EXTENSIONS, ImageDataset, Preprocess, UnreadableImage, decode_image
 from .deck import LectureDeck, Slide, SlideContent, compose_slide
@@ -34,6 +35,7 @@ from .figures.feature_maps import feature_grid_figure
 from .figures.filters import filter_grid_figure, lecture_grid
 from .figures.neighbours import class_display_name, draw_query_rows, neighbours_figure, query_rows_picture
 from .figures.pictures import TextCanvas, line_height
+from .gallery import is_gallery, read_gallery_meta
 from .hooks import resolve_layers
 from .inspect.confusion import confusion_from_logits
 from .inspect.feature_maps import channel_grid, feature_maps
@@ -240,11 +242,13 @@ def _neighbours_and_confusion(ckpt: Checkpoint, data: str | Path, test: ImageDat
             "side")
 
     conf = confusion_from_logits(test.labels, te.logits, classes)
-    res.png["confusion"] = confusion_picture(conf)
+    gallery = read_gallery_meta(data) if is_gallery(data) else None
+    basis = accuracy_basis(len(test), held, gallery).describe(detail=False)
+    res.png["confusion"] = confusion_picture(conf, basis=basis)
     if figures:
         res.figs["confusion"] = confusion_heatmap(conf, normalised=True)
     if deck:
-        res.slides["mistakes"] = mistakes_slide(conf, test.images, test.labels, te.logits, classes)
+        res.slides["mistakes"] = mistakes_slide(conf, test.images, test.labels, te.logits, classes, basis)
     return train
 
 
@@ -258,9 +262,10 @@ def _unit_picture(ckpt: Checkpoint, train: ImageDataset, res: LecturePictures, p
         res.missing["unit"] = f"cannot show a unit of {layer}: {e}"
 
 
-def confusion_picture(conf, width: int = 1600) -> Image.Image:
+def confusion_picture(conf, width: int = 1600, basis: str | None = None) -> Image.Image:
     """The confusion matrix as a ``width``-px picture (at least 1,200): a title with the accuracy
-    and the most confused pair, then :func:`~cnnviz.figures.confusion.draw_confusion`."""
+    (on ``basis``, by default ``N images``) and the most confused pair, then
+    :func:`~cnnviz.figures.confusion.draw_confusion`."""
     width = max(1200, width)
     k = conf.num_classes
     cell = 56 if k <= 12 else 40
@@ -269,8 +274,9 @@ def confusion_picture(conf, width: int = 1600) -> Image.Image:
     worst = most_confused(conf)
     pair = "" if worst is None else (f"; most confused: {class_display_name(conf.classes[worst[0]])} taken for "
                                      f"{class_display_name(conf.classes[worst[1]])} ({count_text(worst[2], 'image')})")
-    top = canvas.paragraph(24, 16, f"Confusion matrix: accuracy {conf.accuracy:.1%} on {int(conf.support.sum()):,} "
-                                   f"images{pair}", 24, width - 48, bold=True) + 16
+    basis = basis or f"{int(conf.support.sum()):,} images"
+    top = canvas.paragraph(24, 16, f"Confusion matrix: accuracy {conf.accuracy:.1%} on {basis}{pair}", 24,
+                           width - 48, bold=True) + 16
     w, h = draw_confusion(canvas, (24, top, width - 24, height - 12), conf, 20, max_cell=cell)
     return canvas.image.crop((0, 0, width, min(height, top + h + 16)))
 

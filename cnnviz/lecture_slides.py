@@ -306,7 +306,10 @@ def draw_mistakes(canvas: TextCanvas, box: Box, images: np.ndarray, labels: np.n
 
 
 def mistakes_slide(conf, images: np.ndarray, labels: np.ndarray, logits: np.ndarray,
-                    classes: list[str]) -> SlideContent:
+                   classes: list[str], basis: str | None = None) -> SlideContent:
+    """The confusion matrix beside the most confident mistakes; ``basis``: what the accuracy was
+    measured on (e.g. ``300 validation images of the demo gallery (of the 2,348), one view
+    each``), by default ``N held-out images``."""
     probs = softmax(logits)
 
     def draw(canvas: TextCanvas, box: Box) -> None:
@@ -322,7 +325,8 @@ def mistakes_slide(conf, images: np.ndarray, labels: np.ndarray, logits: np.ndar
     pair = "" if worst is None else (f"; most confused: {class_display_name(classes[worst[0]])} taken for "
                                      f"{class_display_name(classes[worst[1]])} ({count_text(worst[2], 'image')})")
     wrong = int((probs.argmax(1) != np.asarray(labels)).sum())
-    return SlideContent(draw, f"Accuracy {conf.accuracy:.1%} on {len(labels):,} held-out images ({wrong} mistakes)"
+    basis = basis or f"{len(labels):,} held-out images"
+    return SlideContent(draw, f"Accuracy {conf.accuracy:.1%} on {basis}: {count_text(wrong, 'mistake')}"
                               f"{pair}. Rows: the true class; columns: the predicted one.")
 
 

@@ -68,7 +68,8 @@ def test_every_text_on_every_slide_is_at_least_20_px_and_names_are_whole(long_na
     first = by_name["kernels"].texts
     assert any("kernels of 5x5" in t.block for t in first) and not any("edges, stripes" in t.block for t in first)
     assert any("share the query's class" in t.block for t in by_name["neighbours"].texts)
-    assert any(t.block.startswith("Accuracy ") for t in by_name["mistakes"].texts)
+    assert any(t.block.startswith("Accuracy ") and " on 12 test images of the full dataset, one view each (" in t.block
+               for t in by_name["mistakes"].texts)  # its basis: which images, how seen
     # the unit slide names the channel the Units page would pick, and how many of its top 9 share a class
     layer = default_feature_layer(ckpt)
     train = checkpoint_data(ckpt.meta, data, "train")
