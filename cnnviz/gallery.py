@@ -29,9 +29,10 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 from PIL import Image
 
+from .array_cache import load_arrays, save_arrays
 from .atomic import FileGroup
 from .checkpoint_meta import CheckpointMeta
-from .data import DatasetError, ImageDataset, Preprocess, load_dataset
+from .data import DatasetError, ImageDataset, Preprocess, default_cache_dir, load_dataset
 from .data.splits import SplitSpec
 from .state_dicts import file_sha256
 
@@ -348,10 +349,12 @@ def read_gallery_meta(path: str | Path) -> GalleryMeta:
                            "`cnnviz gallery`") from None
 
 
-def load_gallery_split(path: str | Path, split: str) -> ImageDataset:
+def load_gallery_split(path: str | Path, split: str, cache_dir: str | Path | None = None) -> ImageDataset:
     """One part of a gallery, decoded: ``train``, or the held-out part under the name of the
     split it was taken from (``test`` or ``val``; another name gets a message naming the right
-    one). Every file is checked against the sidecar (count, size, class)."""
+    one). Every file is checked against the sidecar (count, size, class) when decoded; the
+    decoded images are kept in the cnnviz cache (keyed by the zip's hash, size and time), so a
+    second process reads them instead of decoding every JPEG again."""
     zip_path, _ = gallery_paths(path)
     meta = read_gallery_meta(path)
     held = meta.heldout.source_split
@@ -361,6 +364,18 @@ def load_gallery_split(path: str | Path, split: str) -> ImageDataset:
     part_name = "train" if split == "train" else "heldout"
     record: GalleryPart = getattr(meta, part_name)
     pre = Preprocess.from_dict(meta.preprocess)
+    try:
+        stat = zip_path.stat()
+    except OSError as e:
+        raise GalleryError(f"cannot read {zip_path} ({e}): make the gallery again with `cnnviz gallery`") from None
+    key = {"format": 1, "zip": meta.zip_sha256, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+           "part": part_name, "size": pre.size, "n": len(record)}
+    cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "galleries" / (
+        f"{meta.zip_sha256[:16]}-{part_name}-{pre.size}.npz")
+    stored = load_arrays(cache, key)
+    if stored is not None and stored["images"].shape == (len(record), pre.size, pre.size, 3):
+        return ImageDataset(stored["images"], np.asarray(record.labels, dtype=np.int64), list(meta.classes),
+                            list(record.ids), f"gallery-{meta.zip_sha256[:12]}-{part_name}", pre)
     try:
         zf = zipfile.ZipFile(zip_path)
     except (OSError, zipfile.BadZipFile) as e:
@@ -377,6 +392,10 @@ def load_gallery_split(path: str | Path, split: str) -> ImageDataset:
                 raise GalleryError(f"{name} in {zip_path} is not where its sidecar puts it: make the gallery "
                                    "again with `cnnviz gallery`")
             images[k] = _decode(zf.read(name), pre.size)
+    try:
+        save_arrays(cache, key, images=images)
+    except OSError:  # a read-only cache: decode again next time
+        pass
     return ImageDataset(images, np.asarray(record.labels, dtype=np.int64), list(meta.classes), list(record.ids),
                         f"gallery-{meta.zip_sha256[:12]}-{part_name}", pre)
 

@@ -1,7 +1,7 @@
 """Filling, ahead of a first visit, the disk caches the dashboard's heavy pages read: the
 images of both splits, their penultimate features and logits (Neighbours, Mistakes, Units'
 knock-out), the held-out images' neighbour purity and PCA map (Neighbours), every training
-image's peak in a middle convolution and its first channel's favourite image (Units), the
+image's peak in a middle convolution, its first channel's favourite image and knock-out (Units), the
 near-duplicate threshold and cleanlab's findings (Mistakes).
 
 Each step is the very call a page makes, so the page finds its cache and only reads it. The
@@ -22,12 +22,12 @@ from .checkpoints import Checkpoint, checkpoint_data, held_out_data
 from .inspect.features import cached_features
 from .inspect.mistakes import cached_data_issues, cached_near_duplicate_threshold
 from .inspect.neighbours import NeighbourIndex
-from .inspect.split_cache import cached_projection, cached_purity
+from .inspect.split_cache import cached_knockout, cached_projection, cached_purity
 from .inspect.units import cached_unit_examples
 from .inspect.visualise import cached_visualisation
 
-STEPS = ("images", "features", "purity", "map", "units", "favourite image", "near-duplicate threshold",
-         "label issues")
+STEPS = ("images", "features", "units", "favourite image", "knock-out", "purity", "map",
+         "near-duplicate threshold", "label issues")
 WARM_PURITY_K = 10  # the Neighbours page's first purity view: 10 neighbours, Euclidean distance
 
 
@@ -74,6 +74,20 @@ def warm_caches(ckpt: Checkpoint, data: str | Path, done: Callable[[str], None] 
     train_fs = cached_features(ckpt, train, "train", cache_dir)
     held_fs = cached_features(ckpt, test, held, cache_dir)
     step("features")
+    layer = middle_convolution(ckpt.model)
+    if layer is None or not len(train):
+        skip("units", "no convolution or no training images")
+        skip("favourite image", "no convolution or no training images")
+    else:
+        cached_unit_examples(ckpt, train, "train", layer, cache_dir)
+        step("units")
+        cached_visualisation(ckpt, layer, [0], cache_dir=cache_dir)
+        step("favourite image")
+    if layer is not None and test.labelled and len(test):
+        cached_knockout(ckpt, test, held, layer, [0], held_fs.logits, cache_dir)
+        step("knock-out")
+    else:
+        skip("knock-out", "no convolution or no labelled held-out images")
     if test.labelled and len(test) and len(train) >= WARM_PURITY_K:
         index = NeighbourIndex(train_fs.features, metrics=("euclidean",))
         cached_purity(ckpt, train, test, held, "features", WARM_PURITY_K, "euclidean", index, held_fs.features,
@@ -90,15 +104,6 @@ def warm_caches(ckpt: Checkpoint, data: str | Path, done: Callable[[str], None] 
         step("map")
     else:
         skip("map", "fewer than 3 held-out images")
-    layer = middle_convolution(ckpt.model)
-    if layer is None or not len(train):
-        skip("units", "no convolution or no training images")
-        skip("favourite image", "no convolution or no training images")
-    else:
-        cached_unit_examples(ckpt, train, "train", layer, cache_dir)
-        step("units")
-        cached_visualisation(ckpt, layer, [0], cache_dir=cache_dir)
-        step("favourite image")
     if len(train) >= 2:
         cached_near_duplicate_threshold(ckpt, train, cache_dir)
         step("near-duplicate threshold")

@@ -915,3 +915,27 @@ def test_held_out_data_takes_the_galleries_held_out_part(flat_val, tt_png):
     assert name == "val" and held.ids == list(flat_val.gm.heldout.ids)
     name, held = held_out_data(tt_png.meta, tt_png.zip)
     assert name == "test" and held.ids == list(tt_png.gm.heldout.ids)
+
+
+def test_a_gallery_decoded_once_is_read_back_and_a_new_zip_decoded_again(tt_png, tmp_path, monkeypatch):
+    import os  # noqa: PLC0415
+
+    import cnnviz.gallery as gallery  # noqa: PLC0415
+
+    zip_path, _ = gallery_paths(tt_png.out)
+    first = load_gallery_split(zip_path, "train", cache_dir=tmp_path)
+    assert list((tmp_path / "galleries").glob("*-train-*.npz"))
+
+    def no_decode(*a):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(gallery, "_decode", no_decode)
+    again = load_gallery_split(zip_path, "train", cache_dir=tmp_path)  # read back: no JPEG decoded
+    np.testing.assert_array_equal(again.images, first.images)
+    assert (again.ids, again.fingerprint, again.labels.tolist()) == (first.ids, first.fingerprint,
+                                                                    first.labels.tolist())
+    st = zip_path.stat()
+    os.utime(zip_path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # the zip changed on disk
+    with pytest.raises(AssertionError, match="decoded again"):
+        load_gallery_split(zip_path, "train", cache_dir=tmp_path)
+    os.utime(zip_path, ns=(st.st_atime_ns, st.st_mtime_ns))

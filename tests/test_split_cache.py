@@ -66,3 +66,20 @@ def test_purity_of_many_images_is_measured_on_a_seeded_sample(dashboard_env):
     again = split_cache.cached_purity(ckpt, train, test, held, "features", 3, "euclidean", index, hf.features,
                                       max_images=4)
     assert again.rows.tolist() == rows.tolist() and again.overall == res.overall
+
+
+def test_a_knock_out_reads_back_equal_and_is_not_recomputed(dashboard_env, monkeypatch):
+    from cnnviz.inspect.units import knockout  # noqa: PLC0415
+
+    ckpt = load_checkpoint(dashboard_env.checkpoints / "tiny.json")
+    held, test = held_out_data(ckpt.meta, dashboard_env.tree)
+    hf = cached_features(ckpt, test, held)
+    got = split_cache.cached_knockout(ckpt, test, held, "features.8", [0, 2], hf.logits)
+    want = knockout(ckpt.model, test.images, test.labels, "features.8", [0, 2], ckpt.meta.normalization,
+                    baseline=hf.logits)
+    np.testing.assert_array_equal(got.confusion_after, want.confusion_after)
+    assert got.accuracy_after == want.accuracy_after and got.channels == (0, 2)
+    monkeypatch.setattr(split_cache, "knockout", lambda *a, **k: (_ for _ in ()).throw(AssertionError("again")))
+    back = split_cache.cached_knockout(ckpt, test, held, "features.8", [0, 2], hf.logits)
+    np.testing.assert_array_equal(back.recall_after, got.recall_after)
+    assert back.accuracy_before == got.accuracy_before

@@ -1,5 +1,6 @@
-"""Disk caches of the passes the Neighbours page makes over a whole split: the label purity of
-every held-out image's nearest training images, and the 2-D map of the split's features. Keyed
+"""Disk caches of the passes the pages make over a whole split: the label purity of every
+held-out image's nearest training images and the 2-D map of the split's features (Neighbours),
+and a unit's knock-out on the held-out images (Units). Keyed
 by the checkpoint's hash, both datasets' fingerprints, the split and the settings, written
 atomically (:mod:`cnnviz.array_cache`); the warm-up (:mod:`cnnviz.warm`) fills the ones a first
 visit shows, so that visit only reads them."""
@@ -10,6 +11,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from ..checkpoints import Checkpoint
 from ..data import ImageDataset, default_cache_dir
 from .neighbours import Metric, NeighbourIndex, PurityResult, neighbour_purity, pixel_vectors
 from .projection import Projection, project
+from .units import KnockoutResult, compare_knockout, knockout
 
 _FORMAT = 1
 SPACES = ("features", "pixels")
@@ -84,3 +87,20 @@ def cached_projection(ckpt: Checkpoint, held: ImageDataset, split: str, method: 
     proj = project(features, method, labels=labels)
     save_arrays(path, meta, xy=proj.xy, method=np.asarray(proj.method), params=np.asarray(json.dumps(proj.params)))
     return proj
+
+
+def cached_knockout(ckpt: Checkpoint, held: ImageDataset, split: str, layer: str, channels: Sequence[int],
+                    baseline: np.ndarray, cache_dir: str | os.PathLike | None = None) -> KnockoutResult:
+    """:func:`~cnnviz.inspect.units.knockout` of ``layer``'s ``channels`` on ``held``'s images
+    (``baseline``: their intact logits, from the feature cache), from the disk cache when there."""
+    channels = [int(c) for c in channels]
+    meta = {"format": _FORMAT, "checkpoint": ckpt.sha256, "held": held.fingerprint, "split": split,
+            "layer": layer, "channels": channels, "n": len(held)}
+    path = _path("knockout", meta, ckpt, cache_dir)
+    stored = load_arrays(path, meta)
+    if stored is not None:
+        return compare_knockout(layer, channels, held.labels, baseline, stored["after"])
+    res = knockout(ckpt.model, held.images, held.labels, layer, channels, ckpt.meta.normalization,
+                   baseline=baseline, keep_after=True)
+    save_arrays(path, meta, after=res.logits_after)
+    return res

@@ -263,6 +263,7 @@ class KnockoutResult:
     confusion_after: np.ndarray
     accuracy_before: float
     accuracy_after: float
+    logits_after: np.ndarray | None = None  # the knocked-out logits, when asked for (keep_after)
 
     @property
     def recall_change(self) -> np.ndarray:
@@ -316,10 +317,12 @@ def check_channels(model: nn.Module, layer: str, channels: Sequence[int]) -> int
 
 def knockout(model: nn.Module, images: np.ndarray, labels: np.ndarray, layer: str, channels: Sequence[int],
              norm: Normalization, runtime: Runtime | None = None, batch_size: int = 500,
-             progress: Progress = False, baseline: np.ndarray | None = None) -> KnockoutResult:
+             progress: Progress = False, baseline: np.ndarray | None = None,
+             keep_after: bool = False) -> KnockoutResult:
     """Score ``model`` on labelled ``images`` intact and with ``channels`` of ``layer`` zeroed.
     ``baseline``: the intact logits when already known (e.g. cached features' logits), saving
-    their pass. The shared model is never changed: the zeroing is a hook on a private view."""
+    their pass; ``keep_after``: keep the knocked-out logits in the result (to cache them). The
+    shared model is never changed: the zeroing is a hook on a private view."""
     check_channels(model, layer, channels)
     labels = np.asarray(labels, np.int64)
     if not len(images) or (labels < 0).any():
@@ -331,7 +334,8 @@ def knockout(model: nn.Module, images: np.ndarray, labels: np.ndarray, layer: st
         raise ValueError(f"baseline has {baseline.shape[0]} rows for {len(images)} images")
     before = predict_logits(model, images, norm, runtime, batch_size) if baseline is None else baseline
     after = knocked_logits(model, images, layer, channels, norm, runtime, batch_size, progress)
-    return compare_knockout(layer, channels, labels, before, after)
+    res = compare_knockout(layer, channels, labels, before, after)
+    return replace(res, logits_after=after) if keep_after else res
 
 
 def _channels_of(module: nn.Module) -> int:

@@ -20,7 +20,8 @@ from cnnviz.figures.clicks import enlarge, outline
 from cnnviz.figures.pictures import tile_clicked
 from cnnviz.figures.units import knockout_chart, patch_grid, peak_histogram_chart
 from cnnviz.inspect.receptive_field import LayerRF, layer_rf
-from cnnviz.inspect.units import KnockoutResult, UnitExamples, cached_unit_examples, knockout, unit_crop, unit_importance, unit_patch
+from cnnviz.inspect.units import KnockoutResult, UnitExamples, cached_unit_examples, unit_crop, unit_importance, unit_patch
+from cnnviz.inspect.split_cache import cached_knockout
 from cnnviz.inspect.visualise import cached_visualisation
 
 K = 9
@@ -55,8 +56,11 @@ def rf_of(sha: str, layer: str, size: int, _model) -> LayerRF:
 @st.cache_data(show_spinner="Knocking the unit out...", max_entries=32)
 def knock(sha: str, data: str, split: str, layer: str, channel: int, _ckpt: Checkpoint,
           _ds: ImageDataset, _intact: np.ndarray) -> KnockoutResult:
-    return knockout(_ckpt.model, _ds.images, _ds.labels, layer, [channel], _ckpt.meta.normalization,
-                    baseline=_intact)
+    """The knock-out of one channel on the held-out images (on disk too; the warm-up makes the
+    middle convolution's channel 0, the page's first view)."""
+    if channel == 0:
+        warm_up.wait_for(_ckpt, data, "knock-out")
+    return cached_knockout(_ckpt, _ds, split, layer, [channel], _intact)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
