@@ -1,6 +1,7 @@
 """The Mistakes page of the shipped simpsons_cnn (20 classes, its demo gallery) in headless
 Chromium at a projector's 1280x720: every class name of the confusion matrix and the bar chart
-drawn in full, every text of both charts at least 12 px, the charts inside the page's column."""
+drawn in full, every text of both charts at least 12 px, the charts inside the page's column, and
+nothing on the page cut, overflowing or under 12 px (``layout_problems``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from browser_support import CHROMIUM, chromium, dashboard_server
+from test_no_overflow_browser import layout_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -43,6 +45,7 @@ def test_simpsons_mistakes_are_readable_at_1280x720(tmp_path):
         page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
         charts = page.evaluate(CHARTS)
         left, right = page.evaluate(COLUMN)
+        problems = layout_problems(page)  # nothing cut, overflowing or under 12 px anywhere on the page
     matrix = next(c for c in charts if c["title"].startswith("confusion (counts)"))
     bars = next(c for c in charts if c["title"].startswith("precision, recall and F1"))
     for chart, copies in ((matrix, 2), (bars, 1)):  # the matrix names each class on both axes
@@ -52,5 +55,6 @@ def test_simpsons_mistakes_are_readable_at_1280x720(tmp_path):
         small = [(t, px) for t, px in chart["texts"] if px < 12]
         assert not small, small
         assert left - 1 <= chart["left"] and chart["right"] <= right + 1, (chart["title"], chart["right"], right)
+    assert problems == [], problems
     counts = [px for t, px in matrix["texts"] if t.isdigit() and t not in {"0", "20", "40", "60"}]
     assert len(counts) >= 20 and min(counts) >= 12  # the cells' numbers
