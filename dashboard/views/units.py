@@ -15,6 +15,7 @@ from dashboard.glossary import explain
 from dashboard.widgets import conv_layers, pick_layer
 from dashboard.present import Panel, current_lecture_step, present_on, slide, slide_figure, slide_text
 from cnnviz.checkpoints import Checkpoint
+from cnnviz.class_names import class_display_name
 from cnnviz.data import ImageDataset
 from cnnviz.figures.clicks import enlarge, outline
 from cnnviz.figures.pictures import tile_clicked
@@ -93,7 +94,7 @@ def show_patches(ctx: Context, ds: ImageDataset, ex: UnitExamples, rf: LayerRF, 
             st.session_state["u_whole"] = offset + hit
     classes = ctx.ckpt.meta.classes
     clipped = sum(c.clipped for c in crops)
-    st.caption(" · ".join(f"{classes[ds.labels[i]]} {ex.peak[i, channel]:.2f}" for i in which)
+    st.caption(" · ".join(f"{class_display_name(classes[ds.labels[i]])} {ex.peak[i, channel]:.2f}" for i in which)
                + (f". {clipped} field(s) reach past the image's border (grey)." if clipped else "")
                + " Click a patch to see its whole image.")
 
@@ -124,7 +125,7 @@ def present_unit(ctx: Context) -> None:
             classes = ctx.ckpt.meta.classes
             common = np.bincount(np.clip(train.labels[top], 0, None), minlength=len(classes))
             slide_text(f"{layer}, channel {channel}: {int(common.max())} of the {K} training images it fires on "
-                       f"most are {classes[int(common.argmax())].replace('_', ' ')}.")
+                       f"most are {class_display_name(classes[int(common.argmax())])}.")
         else:
             slide_text(step.caption if step is not None else f"{layer}, channel {channel}.")
         favourite = patch_grid([visualised(ctx.ckpt.sha256, str(ctx.data), layer, channel, ctx.ckpt)], cols=1, cell=256)
@@ -187,7 +188,8 @@ if ctx is not None and not present_on():
                 big, factor = enlarge(train.images[i], 256)
                 st.image(outline(big, crop.box, factor, thickness=max(2, factor // 3)), width="content")
                 st.caption(f"{'top' if pick < K else 'bottom'} {pick % K + 1}: {train.ids[i]} "
-                           f"({meta.classes[train.labels[i]]}), peak {ex.peak[i, channel]:.2f} at unit ({y}, {x}); "
+                           f"({class_display_name(meta.classes[train.labels[i]])}), peak {ex.peak[i, channel]:.2f} "
+                           f"at unit ({y}, {x}); "
                            f"red box: its {rf.size[0]:.0f} px field")
             st.subheader("Knock-out", help=explain("knock-out", "recall", "held-out"))
             split = eval_split(ctx)
@@ -199,7 +201,7 @@ if ctx is not None and not present_on():
                 st.caption(f"On {len(held):,} {split} images; the zeroing is a hook on a private copy of the "
                            "model, so other sessions are unaffected.")
                 target = st.selectbox("Which units does this class need?", range(len(meta.classes)),
-                                      format_func=lambda c: meta.classes[c], key="u_target",
+                                      format_func=lambda c: class_display_name(meta.classes[c]), key="u_target",
                                       help="Zero each channel of the layer in turn and list the ten whose loss "
                                            "hurts this class most.\n\n" + explain("probability drop"))
                 if st.button(f"Rank the {ex.channels} channels of {layer}", key="u_rank"):
