@@ -540,3 +540,18 @@ def test_the_purest_channel_is_the_one_whose_top_images_share_a_class():
     assert ex.purest(labels, k=4) == (1, 2, 3)
     assert ex.purest(labels, k=2) == (1, 2, 2)  # channel 2 ties at 2: the lower channel wins
     assert ex.purest(np.full(12, -1), k=4) == (0, 0, 0)
+
+
+def test_the_knock_out_chart_axis_and_names():
+    from cnnviz.figures.units import knockout_chart  # noqa: PLC0415
+
+    labels = np.array([0, 0, 1, 1])
+    before = np.array([[2.0, 0], [2, 0], [0, 2], [0, 2]])
+    same = units.compare_knockout("conv", [3], labels, before, before)
+    spec = knockout_chart(same, ["ned_flanders", "lisa"]).to_dict()
+    assert spec["encoding"]["y"]["scale"]["domain"] == [-1.0, 1.0]  # nothing changes: a plain axis
+    after = before.copy()
+    after[0] = [0, 2]  # one of ned's two images lost: recall -50 points
+    lost = knockout_chart(units.compare_knockout("conv", [3], labels, before, after), ["ned_flanders", "lisa"])
+    assert lost.to_dict()["encoding"]["y"]["scale"]["domain"] == [-50.0, 1.0]
+    assert list(lost.data["class"]) == ["ned flanders", "lisa"]

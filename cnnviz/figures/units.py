@@ -10,6 +10,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from ..class_names import class_display_names
 from ..inspect.units import KnockoutResult
 
 __all__ = ["knockout_chart", "patch_grid", "peak_histogram_chart"]
@@ -56,14 +57,17 @@ def knockout_chart(result: KnockoutResult, classes: Sequence[str], height: int =
     red where the class loses, green where it gains; hover gives recall before and after. Class
     names are written whole (no ellipsis), slanted past 8 classes; the chart grows by their height."""
     change = np.nan_to_num(result.recall_change) * 100
-    df = pd.DataFrame({"class": list(classes), "change": change, "before": result.recall_before * 100,
+    classes = class_display_names(classes)
+    df = pd.DataFrame({"class": classes, "change": change, "before": result.recall_before * 100,
                        "after": result.recall_after * 100, "loses": change < 0})
     chans = ", ".join(map(str, result.channels))
     slanted = round(0.71 * 7 * max(map(len, classes), default=0)) if len(classes) > 8 else 0  # ~7 px a letter at 45°
     return alt.Chart(df).mark_bar().encode(
         x=alt.X("class:N", sort=list(classes), title=None,
                 axis=alt.Axis(labelLimit=0, labelOverlap=False, labelAngle=-45 if len(classes) > 8 else 0)),
-        y=alt.Y("change:Q", title="recall change (points)"),
+        # at least +-1 point, so a unit that changes nothing gets a plain axis, not 0.000000
+        y=alt.Y("change:Q", title="recall change (points)",
+                scale=alt.Scale(domain=[min(-1.0, float(change.min(initial=0))), max(1.0, float(change.max(initial=0)))])),
         color=alt.Color("loses:N", legend=None, scale=alt.Scale(domain=[True, False], range=["#c44e52", "#55a868"])),
         tooltip=["class:N", alt.Tooltip("before:Q", format=".1f", title="recall before (%)"),
                  alt.Tooltip("after:Q", format=".1f", title="recall after (%)"),
