@@ -167,3 +167,18 @@ def test_a_thin_lead_that_any_order_takes_is_a_tie():
     never = replace(card, contrast=replace(card.contrast, flip={m: float("inf") for m in card.contrast.flip}))
     assert card_verdict(never, ["bart", "lisa"])[2] == (
         "Deleting pixels in any order never takes the lead from bart: the choice rests on the picture as a whole.")
+
+
+def test_a_card_on_an_image_classified_right_says_so_and_nothing_more():
+    model = RedTips()
+    img = picture((7, 7))
+    logits = logits_of(model, img)
+    feats = np.array([0.09, 0.09], np.float32)
+    train = np.array([[0.1, 0.14], [0.09, 0.13], [0.0, 0.1]], np.float32)
+    card = mistake_card(model, img, PLAIN, true=0, logits=logits, query_features=feats,
+                        train_index=NeighbourIndex(train), train_labels=np.array([0, 0, 1]), threshold=1e-6,
+                        layer="conv", k=3)
+    assert card.pred == card.true == 0 and card.contrast is None and not card.likely_label_error
+    p0 = 1 / (1 + np.exp(-0.09))
+    assert card_verdict(card, ["bart", "lisa"]) == [f"Right: bart at {p0:.1%}, lisa next at {1 - p0:.1%}.",
+                                                     "2 of its 3 nearest training images are bart."]

@@ -30,6 +30,11 @@ def card_verdict(card: MistakeCard, names: Sequence[str]) -> list[str]:
     difference) and where its evidence lies, and whether the label itself is in doubt."""
     pred, true = names[card.pred], names[card.true]
     (c0, p0), (c1, p1) = card.top[0], card.top[1] if len(card.top) > 1 else (card.true, card.true_prob)
+    if card.pred == card.true:  # a card opened on an image classified right: nothing to explain away
+        k = len(card.neighbour_labels)
+        n = int((card.neighbour_labels == card.pred).sum())
+        return [f"Right: {pred} at {p0:.1%}" + (f", {names[c1]} next at {p1:.1%}." if len(card.top) > 1 else "."),
+                f"{n} of its {k} nearest training images are {pred}."]
     if p0 - p1 < UNSURE:
         out = [f"Unsure: {names[c0]} {p0:.1%} vs {names[c1]} {p1:.1%}."]
     elif p0 >= CONFIDENT:

@@ -108,8 +108,9 @@ def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int
                  int(fs.labels[i]), fs.logits[i], fs.features[i], index, tfs.labels, flags)
     with st.container(border=True, key="m_card"):
         head, close = st.columns([5, 1])
-        head.markdown(f"#### Mistake card: {split_display_name(split)} #{i}, {names[card.true]} predicted as "
-                      f"{names[card.pred]}")
+        verdict = (f"{names[card.true]} predicted as {names[card.pred]}" if card.pred != card.true else
+                   f"{names[card.true]}, classified right")
+        head.markdown(f"#### Mistake card: {split_display_name(split)} #{i}, {verdict}")
         close.button("Close", key="m_card_close", on_click=_close_card, icon=":material/close:")
         sample = "out-of-sample" if is_out_of_sample(split) else "in-sample (a training image)"
         marks = [f":blue-badge[{sample}]"] + [f":orange-badge[{f}]" for f in card.flags]
