@@ -26,6 +26,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from cnnviz.train.parallel import GlobalBatchNorm, global_batchnorm
 from cnnviz import distributed
 from cnnviz.checkpoints import Checkpoint, CheckpointMeta, checkpoint_data, load_checkpoint
 from cnnviz.cli import main
@@ -308,9 +309,9 @@ def test_helpers_do_nothing_in_a_single_process():
 def test_global_batchnorm_leaves_the_model_alone_and_shares_its_weights():
     model = bn_model().train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    view = distributed.global_batchnorm(model)
-    assert all(type(m) is not distributed.GlobalBatchNorm for m in model.modules())
-    wrapped = [m for m in view.modules() if isinstance(m, distributed.GlobalBatchNorm)]
+    view = global_batchnorm(model)
+    assert all(type(m) is not GlobalBatchNorm for m in model.modules())
+    wrapped = [m for m in view.modules() if isinstance(m, GlobalBatchNorm)]
     assert len(wrapped) == sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 6
     assert {id(p) for p in view.parameters()} == {id(p) for p in model.parameters()}
     x = torch.randn(4, 3, 8, 8)

@@ -27,6 +27,7 @@ from ..inputs import Normalization, mix_batch, random_affine, random_colour, ran
 from ..runtime import Runtime, resolve_runtime, set_threads, tune_cpu_process
 from .config import ConfigError, EpochRecord, TrainConfig, TrainResult
 from .optim import Lookahead, class_weights, cpu_state, lr_factor, param_groups, snapshot_prefix, steps_within
+from .parallel import data_parallel, global_batchnorm
 from .resume import SavedState, save_state
 
 
@@ -229,7 +230,7 @@ def _setup(model: nn.Module, train: ImageDataset, cfg: TrainConfig, norm: Normal
         prepare(to_input(images[np.sort(sample)], norm, rt.device))
     net = model
     if world > 1:  # from here on every rank holds rank 0's weights and buffers
-        net = distributed.data_parallel(distributed.global_batchnorm(model) if cfg.sync_bn else model, rt.device,
+        net = data_parallel(global_batchnorm(model) if cfg.sync_bn else model, rt.device,
                                         broadcast_buffers=not cfg.sync_bn)
 
     weights = None
@@ -273,7 +274,7 @@ def _epoch(run: _Run, epoch: int, val: ImageDataset | None) -> EpochRecord:
             frozen |= p.requires_grad
             p.requires_grad_(False)
     if frozen and run.world > 1:  # DistributedDataParallel reduces the parameters that train when it is made
-        run.net = distributed.data_parallel(run.net.module, run.rt.device, broadcast_buffers=not cfg.sync_bn)
+        run.net = data_parallel(run.net.module, run.rt.device, broadcast_buffers=not cfg.sync_bn)
     t0 = time.perf_counter()
     order, flips = _epoch_order(run, epoch)
     loss_sum, correct, seen = 0.0, 0, 0
