@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnviz import gallery
+from cnnviz import gallery, gallery_make
 from cnnviz.checkpoint_meta import CheckpointMeta
 from cnnviz.checkpoints import checkpoint_data, load_checkpoint, save_checkpoint
 from cnnviz.cli import main
@@ -24,7 +24,8 @@ from cnnviz.data import (CIFAR10_CLASSES, Preprocess, SplitSpec, dataset_home, d
                          load_dataset, make_split, resolve_source)
 from cnnviz.data.download import CIFAR10_FILES
 from cnnviz.gallery import (CODECS, GalleryError, find_gallery, gallery_fits, gallery_paths, is_gallery,
-                            load_gallery_split, make_gallery, read_gallery_meta, stratified_sample, try_codecs)
+                            load_gallery_split, read_gallery_meta)
+from cnnviz.gallery_make import make_gallery, stratified_sample, try_codecs
 from cnnviz.inputs import Normalization
 from cnnviz.locate import DataChoice, locate_data
 from cnnviz.models import get_model
@@ -485,7 +486,7 @@ def test_size_limit_refused_with_nothing_written(tt_data, tmp_path):
 def test_size_limit_checked_on_the_written_zip_too(tt_data, tmp_path, monkeypatch):
     data, cache = tt_data
     meta = make_meta(data, cache)
-    monkeypatch.setattr(gallery, "_fits", lambda *a: True)  # an estimate that was too low
+    monkeypatch.setattr(gallery_make, "_fits", lambda *a: True)  # an estimate that was too low
     out = tmp_path / "out" / "tiny"
     with pytest.raises(GalleryError) as e:
         make_gallery(meta, data, out, made_for="tiny", n_train=6, n_heldout=3, codec="png", max_bytes=1000,
@@ -586,7 +587,7 @@ def cifar_kind(tt_data, tmp_path) -> tuple[CheckpointMeta, Path, Path]:
     meta = make_meta(data, cache, dataset="cifar10")
     gm = make_gallery(meta, data, tmp_path / "ck" / "tiny", made_for="tiny", n_train=5, n_heldout=2,
                       codec="png", cache_dir=cache)
-    assert gm.attribution == gallery.ATTRIBUTIONS["cifar10"]
+    assert gm.attribution == gallery_make.ATTRIBUTIONS["cifar10"]
     return meta, tmp_path / "ck" / "tiny.json", gallery_paths(tmp_path / "ck" / "tiny")[0]
 
 
@@ -695,7 +696,7 @@ def test_cli_gallery(cli_checkpoint, tmp_path, capsys):
     assert lines[-1] == ("demo gallery: 6 of 18 training images, 3 of 9 test images; "
                          f"saved {zip_path} and {out.with_name('demo.gallery.json')}")
     assert (gm.made_for, len(gm.train), len(gm.heldout)) == ("tiny", 6, 3)
-    assert gm.attribution == gallery.ATTRIBUTIONS["cifar10"]
+    assert gm.attribution == gallery_make.ATTRIBUTIONS["cifar10"]
     assert find_gallery(weights, load_checkpoint(weights).meta) == zip_path
 
 
@@ -850,7 +851,7 @@ def test_shipped_cifar10_gallery():
     assert counts_by_name(gm.train.labels, gm.classes) == {c: 500 for c in CIFAR10_CLASSES}
     assert counts_by_name(gm.heldout.labels, gm.classes) == {c: 100 for c in CIFAR10_CLASSES}
     assert len(set(gm.train.indices)) == 5000 and len(set(gm.heldout.indices)) == 1000
-    assert gm.attribution == gallery.ATTRIBUTIONS["cifar10"]
+    assert gm.attribution == gallery_make.ATTRIBUTIONS["cifar10"]
     for name in ("cifar10_cnn", "cifar10_fast"):
         meta = _ckpt_meta(ROOT / "checkpoints" / f"{name}.json")
         assert gallery_fits(gm, meta)
@@ -874,7 +875,7 @@ def test_shipped_simpsons_gallery():
     assert not set(gm.train.indices) & set(meta.split.val_indices)
     assert gm.heldout.source_size == len(meta.split.val_indices)
     assert gm.heldout.source_fingerprint == gm.train.source_fingerprint == meta.split.fingerprint
-    assert gm.attribution == gallery.ATTRIBUTIONS["simpsons"]
+    assert gm.attribution == gallery_make.ATTRIBUTIONS["simpsons"]
     source = _shared("simpsons/train.zip")
     _check_against_source(z, gm, "train", source, "simpsons_dataset/")
     _check_against_source(z, gm, "heldout", source, "simpsons_dataset/")
@@ -929,7 +930,7 @@ def test_a_gallery_decoded_once_is_read_back_and_a_new_zip_decoded_again(tt_png,
     def no_decode(*a):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(gallery, "_decode", no_decode)
+    monkeypatch.setattr(gallery, "decode_member", no_decode)
     again = load_gallery_split(zip_path, "train", cache_dir=tmp_path)  # read back: no JPEG decoded
     np.testing.assert_array_equal(again.images, first.images)
     assert (again.ids, again.fingerprint, again.labels.tolist()) == (first.ids, first.fingerprint,

@@ -295,7 +295,7 @@ def cmd_attribution_check(args: argparse.Namespace) -> int:
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
-    from ..gallery import MAX_GALLERY_BYTES, make_gallery
+    from ..gallery_make import MAX_GALLERY_BYTES, make_gallery
 
     ckpt = load_checkpoint(args.checkpoint)
     gm = make_gallery(ckpt.meta, args.data, args.out, made_for=ckpt.name, n_train=args.train,
