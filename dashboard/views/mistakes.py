@@ -7,29 +7,23 @@ import numpy as np
 import streamlit as st
 
 from dashboard.state import (
-    Context, eval_split, features, need_data, neighbour_index, on_all_cores, sidebar, url_choice, url_int,
+    Context, eval_split, features, need_data, sidebar, url_choice, url_int,
 )
 from dashboard import warm_up
 from dashboard.glossary import explain
-from dashboard.widgets import conv_layers, unit_link
+from dashboard.mistake_card import open_card, show_card
 from dashboard.present import Panel, current_lecture_step, present_on, slide, slide_figure, slide_text
 from cnnviz.basis import accuracy_basis, split_display_name
 from cnnviz.class_names import class_display_names
-from cnnviz.figures.attribution import overlay
 from cnnviz.figures.clicks import enlarge
 from cnnviz.figures.confusion import class_metrics_chart, confusion_chart, draw_confusion, most_confused
 from cnnviz.figures.pictures import TextCanvas
 from cnnviz.lecture_slides import draw_mistakes
 from cnnviz.inspect.confusion import (ConfusionResult, cell_examples, class_block, confused_block,
                                      confusion_from_logits, most_confused_pairs, rate_interval)
-from cnnviz.inspect.attribution import default_grad_cam_layer
 from cnnviz.inspect.features import FeatureSet
-from cnnviz.inspect.receptive_field import layer_rf
-from cnnviz.inspect.units import UnitExamples, cached_unit_examples, unit_crop, unit_patch
-from cnnviz.inspect.verdict import card_verdict
 from cnnviz.inspect.mistakes import (
-    ORDERS, DataIssues, MistakeCard, NearDuplicateThreshold, cached_data_issues, cached_near_duplicate_threshold,
-    is_out_of_sample, mistake_card, rank_mistakes,
+    ORDERS, DataIssues, cached_data_issues, rank_mistakes,
 )
 from cnnviz.data import ImageDataset
 from cnnviz.single_view import single_view_predictions
@@ -65,120 +59,6 @@ def _issues(sha: str, data: str, split: str, _ckpt, _ds: ImageDataset, _fs: Feat
 def data_issues(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str) -> DataIssues | str:
     """cleanlab's findings on the split, or a line saying why there are none."""
     return _issues(ctx.ckpt.sha256, str(ctx.data), split, ctx.ckpt, ds, fs)
-
-
-@st.cache_data(show_spinner="Calibrating the near-duplicate distance (once)...", max_entries=8)
-@on_all_cores
-def _threshold(sha: str, data: str, _ckpt, _train: ImageDataset) -> NearDuplicateThreshold:
-    warm_up.wait_for(_ckpt, data, "near-duplicate threshold")
-    return cached_near_duplicate_threshold(_ckpt, _train)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _card(sha: str, data: str, split: str, index: int, layer: str, threshold: float, _ckpt, _image: np.ndarray,
-          _true: int, _logits: np.ndarray, _feats: np.ndarray, _index, _train_labels: np.ndarray,
-          flags: tuple[str, ...]) -> MistakeCard:
-    return mistake_card(_ckpt.model, _image, _ckpt.meta.normalization, _true, _logits, _feats, _index,
-                        _train_labels, threshold, layer=layer, index=index, flags=flags)
-
-
-def _open_card(index: int) -> None:
-    st.query_params["card"] = str(index)
-
-
-def _close_card() -> None:
-    st.query_params.pop("card", None)
-
-
-def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int, issues: DataIssues | None,
-              names: list[str]) -> None:
-    """The mistake card of image ``i``: the verdict (why, in sentences built from what was
-    measured), top-3, Grad-CAM for the predicted and the true class and the contrastive map,
-    the units that pushed the prediction as icons, and the nearest training images."""
-    got = features(ctx, "train")
-    convs = conv_layers(ctx)
-    if got is None or not convs or int(fs.labels[i]) < 0:
-        return
-    train, tfs = got
-    threshold = _threshold(ctx.ckpt.sha256, str(ctx.data), ctx.ckpt, train)
-    index = neighbour_index(ctx, "features", tfs.features)
-    flags = issues.flags(i) if issues is not None else ()
-    layer = default_grad_cam_layer(ctx.ckpt.model)
-    card = _card(ctx.ckpt.sha256, str(ctx.data), split, i, layer, threshold.threshold, ctx.ckpt, ds.images[i],
-                 int(fs.labels[i]), fs.logits[i], fs.features[i], index, tfs.labels, flags)
-    with st.container(border=True, key="m_card"):
-        head, close = st.columns([5, 1])
-        verdict = (f"{names[card.true]} predicted as {names[card.pred]}" if card.pred != card.true else
-                   f"{names[card.true]}, classified right")
-        head.markdown(f"#### Mistake card: {split_display_name(split)} #{i}, {verdict}")
-        close.button("Close", key="m_card_close", on_click=_close_card, icon=":material/close:")
-        sample = "out-of-sample" if is_out_of_sample(split) else "in-sample (a training image)"
-        marks = [f":blue-badge[{sample}]"] + [f":orange-badge[{f}]" for f in card.flags]
-        if card.likely_label_error:
-            marks.append(":orange-badge[label worth a second look]")
-        st.markdown(" ".join(marks), help=explain("out-of-sample", "near-duplicate") + "\n\nThe label is worth a "
-                                          "second look only on evidence: cleanlab's flag, or a near-duplicate "
-                                          "training image with another label.")
-        st.markdown("\n".join(f"- {line}" for line in card_verdict(card, names)))
-        cols = st.columns(4)
-        side = 176
-        cols[0].image(enlarge(ds.images[i], side)[0], width=side, caption=" · ".join(f"{names[c]} {p:.1%}"
-                                                                                    for c, p in card.top))
-        cols[1].image(enlarge(overlay(ds.images[i], card.cam_pred), side)[0], width=side,
-                      caption=f"Grad-CAM: evidence for {names[card.pred]} (predicted)")
-        cols[2].image(enlarge(overlay(ds.images[i], card.cam_true), side)[0], width=side,
-                      caption=f"Grad-CAM: evidence for {names[card.true]} (true)")
-        if card.contrast is not None:
-            cols[3].image(enlarge(overlay(ds.images[i], card.contrast.heat), side)[0], width=side,
-                          caption=f"Contrastive: why {names[card.pred]} rather than {names[card.true]} "
-                                  "(Grad-CAM of the difference of their scores)")
-        st.caption(f"Heat maps on {card.layer}: red where its features raised the class's score most.",
-                   help=explain("Grad-CAM", "contrastive map"))
-        order = ctx.ckpt.model.layer_names()
-        conv = [c for c in convs if order.index(c) <= order.index(card.layer)][-1]  # the convolution feeding it
-        st.markdown(f"**The units of {conv} that pushed {names[card.pred]} most**, each with the training patch "
-                    "it fires on most",
-                    help=explain("channel", "activation x gradient") + "\n\n**push**: the channel's activation "
-                         "x gradient on this image.")
-        icons = unit_icons(ctx, train, conv, [int(c) for c in card.channels])
-        ucols = st.columns(len(card.channels))
-        for col, ch, v, icon in zip(ucols, card.channels, card.contributions, icons):
-            if icon is not None:
-                col.image(icon, width=72)
-            col.caption(f"unit {int(ch)} · push {v:+.2g}")
-            unit_link(ctx, conv, int(ch), col, label=f"Unit {int(ch)}")
-        st.markdown(f"**Nearest training images** (cosine distance of the penultimate features; near-duplicate "
-                    f"below {threshold.threshold:.3g}, the {threshold.percentile:.0f}th percentile of the distance "
-                    f"between {threshold.n} images and lightly changed copies of themselves)",
-                    help=explain("penultimate features", "cosine distance", "near-duplicate"))
-        ncols = st.columns(len(card.neighbours))
-        for col, r, lab, d, near in zip(ncols, card.neighbours, card.neighbour_labels, card.neighbour_distances,
-                                        card.near_duplicate):
-            col.image(enlarge(train.images[int(r)], 128)[0], width=128)
-            mark = " · :red[near-duplicate]" if near else ""
-            agree = " (= predicted)" if int(lab) == card.pred else ""
-            col.caption(f"{names[int(lab)]}{agree} · {d:.3f}{mark}")
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _unit_examples(sha: str, data: str, layer: str, _ckpt, _train: ImageDataset) -> UnitExamples:
-    return cached_unit_examples(_ckpt, _train, "train", layer)
-
-
-def unit_icons(ctx: Context, train: ImageDataset, layer: str, channels: list[int]) -> list[np.ndarray | None]:
-    """Each channel's icon: the patch of the training image it fires on most, cropped to what it
-    sees (the Units page's top patch); None for a layer without a receptive field to follow."""
-    try:
-        ex = _unit_examples(ctx.ckpt.sha256, str(ctx.data), layer, ctx.ckpt, train)
-        rf = layer_rf(ctx.ckpt.model, layer, ctx.ckpt.meta.input_size)
-    except (ValueError, RuntimeError):
-        return [None] * len(channels)
-    size = ctx.ckpt.meta.input_size
-    icons = []
-    for ch in channels:
-        top = int(ex.top(ch, 1)[0])
-        icons.append(enlarge(unit_patch(train.images[top], unit_crop(rf, *ex.peak_at(top, ch), size)), 72)[0])
-    return icons
 
 
 def _set_cell(true: int, pred: int) -> None:
@@ -247,7 +127,7 @@ def cell_images(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, issu
                            + "".join(f"  \n:orange[{f}]" for f in flags), help=fs.ids[i])
                 if int(fs.labels[i]) != int(top[0][0]):
                     st.button("Mistake card", key=f"m_card_{i}", icon=":material/quiz:",
-                              on_click=_open_card, args=(i,), help="Heatmaps, nearest training images and "
+                              on_click=open_card, args=(i,), help="Heatmaps, nearest training images and "
                               "the channels behind this prediction")
                 st.page_link("views/attributions.py", label="Attribution", icon=":material/visibility:",
                              help=f"Which pixels made the model say {names[int(top[0][0])]}",
