@@ -88,11 +88,16 @@ def test_neighbours_mistakes_and_attributions_print_one_probability(shipped):
             assert f"#{i} · {probs[top[0]]:.0%}" in [c for im in mistakes.image for c in im.captions]
 
 
+def _one_view_accuracy(model: str, gallery, split: str):
+    """``(accuracy, images)`` of one view of the gallery's ``split`` under the shipped ``model``."""
+    ckpt = load_checkpoint(SHIPPED / f"{model}.json")
+    ds = checkpoint_data(ckpt.meta, gallery, split)
+    fs = cached_features(ckpt, ds, split)
+    return float((fs.logits.argmax(1) == fs.labels).mean()), ds
+
+
 def test_accuracy_captions_state_their_basis(shipped):
-    ckpt = load_checkpoint(SHIPPED / f"{CIFAR}.json")
-    ds = checkpoint_data(ckpt.meta, CIFAR_GALLERY, "test")
-    fs = cached_features(ckpt, ds, "test")
-    acc = float((fs.logits.argmax(1) == fs.labels).mean())
+    acc, ds = _one_view_accuracy(CIFAR, CIFAR_GALLERY, "test")
     mistakes = _page("mistakes", CIFAR, CIFAR_GALLERY)
     assert (f"Accuracy {acc:.1%} on 1,000 test images of the demo gallery (of the 10,000), one view each (no "
             "test-time augmentation). Rows are the true class, columns the prediction; click a cell (or a pair) "
@@ -112,10 +117,7 @@ def test_accuracy_captions_state_their_basis(shipped):
 
 
 def test_the_validation_split_is_called_validation(shipped):
-    ckpt = load_checkpoint(SHIPPED / f"{SIMPSONS}.json")
-    ds = checkpoint_data(ckpt.meta, SIMPSONS_GALLERY, "val")
-    fs = cached_features(ckpt, ds, "val")
-    acc = float((fs.logits.argmax(1) == fs.labels).mean())
+    acc, ds = _one_view_accuracy(SIMPSONS, SIMPSONS_GALLERY, "val")
     mistakes = _page("mistakes", SIMPSONS, SIMPSONS_GALLERY)
     assert any(c.value.startswith(f"Accuracy {acc:.1%} on {len(ds):,} validation images of the demo gallery "
                                   "(of the 2,348), one view each (no test-time augmentation).")
@@ -127,6 +129,6 @@ def test_the_validation_split_is_called_validation(shipped):
     assert "Map of the validation split" in [h.value for h in nn.subheader]
     texts = [e.value for e in (*nn.caption, *nn.subheader, *nn.markdown)]
     assert not [t for t in texts if "test image" in t.lower()], texts
-    first = class_display_names(ckpt.meta.classes)[int(ds.labels[0])]
+    first = class_display_names(ds.classes)[int(ds.labels[0])]
     assert "_" not in first
     assert nn.image[0].proto.imgs[0].caption == f"validation #0: {ds.ids[0]} (true class: {first})"
