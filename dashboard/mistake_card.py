@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import warm_up
 from dashboard.glossary import explain
-from dashboard.state import Context, features, neighbour_index, on_all_cores
+from dashboard.state import Context, features, neighbour_index, on_all_cores, progress_bar
 from dashboard.widgets import conv_layers, unit_link
 from cnnviz.basis import split_display_name
 from cnnviz.data import ImageDataset
@@ -118,8 +118,16 @@ def show_card(ctx: Context, ds: ImageDataset, fs: FeatureSet, split: str, i: int
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
+@on_all_cores
 def _unit_examples(sha: str, data: str, layer: str, _ckpt, _train: ImageDataset) -> UnitExamples:
-    return cached_unit_examples(_ckpt, _train, "train", layer)
+    """Every training image's peak in ``layer`` (one pass, with a progress bar; cached on disk
+    and shared with the Units page)."""
+    bar = progress_bar(f"Peaks of every channel of {layer} over {len(_train):,} training images, for the unit "
+                       "icons (once; cached after)")
+    try:
+        return cached_unit_examples(_ckpt, _train, "train", layer, progress=bar)
+    finally:
+        bar.close()
 
 
 def unit_icons(ctx: Context, train: ImageDataset, layer: str, channels: list[int]) -> list[np.ndarray | None]:
